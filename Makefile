@@ -1,0 +1,43 @@
+# registry-sync: one Makefile for people and CI. Every target installs what it needs.
+SHELL := /bin/bash
+PYTHON3 ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONTROL_PLANE_DIR = $(shell hack/control-plane/build.sh --print)
+
+.PHONY: help venv test test-unit lint format control-plane clean
+
+help:
+	@echo "make test           run every test tier (builds the control plane on first use)"
+	@echo "make test-unit      only the unit tests (no network, no cluster)"
+	@echo "make lint           ruff + mypy --strict on domain/ and registry/"
+	@echo "make control-plane  build etcd, kube-apiserver, kube-controller-manager, kubectl (cached)"
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+control-plane:
+	@hack/control-plane/build.sh >/dev/null
+
+test: venv control-plane
+	REGISTRY_SYNC_CONTROL_PLANE_DIR="$(CONTROL_PLANE_DIR)" $(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff format operator tests bench
+	$(VENV)/bin/ruff check --fix operator tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis test-logs
