@@ -1,0 +1,234 @@
+"""What an InferenceService deploys: its storage URI and the name vLLM serves it under.
+
+The body comes from the cluster as plain data and may hold anything anywhere: every reader
+here checks types as it goes and turns what it cannot use into a value with a message,
+never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+SERVED_NAME_FLAGS: Final = ("--served-model-name", "--served_model_name")
+"""vLLM's flag, in both spellings its argument parser accepts."""
+
+_MODEL_FIELD: Final = "spec.predictor.model"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageUri:
+    """A storage URI as written (not yet parsed), and the field it was read from."""
+
+    uri: str
+    field_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnsupportedStorage:
+    """Storage given in a form the operator cannot map to a registry artifact."""
+
+    message: str
+    field_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class MissingStorageUri:
+    """No usable storage URI: absent, or not a string. `message` says which and where."""
+
+    message: str
+
+
+DeployedStorage = StorageUri | UnsupportedStorage | MissingStorageUri
+
+
+class ServedNameSource(StrEnum):
+    """Where the served name came from."""
+
+    ARGS = "args"
+    INFERENCE_SERVICE_NAME = "inference-service-name"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ServedName:
+    """The name vLLM answers to, where it came from, and anything odd met on the way.
+
+    `name` is None only when neither the args nor `metadata.name` give one.
+    """
+
+    name: str | None
+    source: ServedNameSource
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedModel:
+    """Everything the resolver and the PipelineRun params need from one InferenceService."""
+
+    storage: DeployedStorage
+    served_name: ServedName
+
+
+def read_deployed_model(body: object) -> DeployedModel:
+    """Read the storage URI and served name of an InferenceService body; never raises."""
+    return DeployedModel(storage=read_storage(body), served_name=read_served_name(body))
+
+
+def read_storage(body: object) -> DeployedStorage:
+    """The storage URI of an InferenceService body, or why there is none; never raises.
+
+    Looked for in `spec.predictor.model.storageUri`, then in the legacy per-framework form
+    `spec.predictor.<framework>.storageUri` (any key of the predictor whose value is a mapping
+    holding `storageUri`). A `storageUri` wins over a `storage` block beside it (which then
+    only supplies credentials); `spec.predictor.model.storage` alone (storage key + path) is
+    `UnsupportedStorage`: the URI it stands for lives in a secret the operator does not read.
+    """
+    predictor = _predictor(body)
+    if isinstance(predictor, str):
+        return MissingStorageUri(predictor)
+    model = predictor.get("model")
+    if model is not None and not isinstance(model, Mapping):
+        return MissingStorageUri(
+            f"{_MODEL_FIELD} is {_kind(model)}, expected a mapping with storageUri"
+        )
+    if isinstance(model, Mapping) and model.get("storageUri") is not None:
+        return _storage_uri(model["storageUri"], f"{_MODEL_FIELD}.storageUri")
+    if isinstance(model, Mapping) and model.get("storage") is not None:
+        return UnsupportedStorage(
+            f"{_MODEL_FIELD}.storage (storage key + path) is not supported: the operator "
+            "cannot tell which registry artifact it is; set "
+            f"{_MODEL_FIELD}.storageUri instead",
+            f"{_MODEL_FIELD}.storage",
+        )
+    frameworks = _legacy_frameworks(predictor)
+    if len(frameworks) == 1:
+        framework, spec = frameworks[0]
+        return _storage_uri(spec["storageUri"], f"spec.predictor.{framework}.storageUri")
+    if len(frameworks) > 1:
+        names = ", ".join(sorted(name for name, _ in frameworks))
+        return MissingStorageUri(
+            f"spec.predictor has several frameworks with a storageUri ({names}); "
+            "KServe allows exactly one"
+        )
+    return MissingStorageUri(
+        f"no storage URI: set {_MODEL_FIELD}.storageUri "
+        "(or the legacy spec.predictor.<framework>.storageUri)"
+    )
+
+
+def read_served_name(body: object) -> ServedName:
+    """The name vLLM serves the model under; never raises.
+
+    `--served-model-name` in the predictor's args (`spec.predictor.model.args`, else the
+    legacy framework's args) wins, as `--served-model-name=X` or `--served-model-name X ...`.
+    With several names the first is the model's name; with the flag given several times the
+    last one counts (the runtime's own `--served-model-name={{.Name}}` comes before the
+    user's args). Without the flag, the InferenceService name, as the runtime passes it.
+    """
+    problems: list[str] = []
+    from_args = _served_name_from_args(_predictor_args(body, problems), problems)
+    if from_args is not None:
+        return ServedName(from_args, ServedNameSource.ARGS, tuple(problems))
+    metadata = body.get("metadata") if isinstance(body, Mapping) else None
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    if isinstance(name, str) and name:
+        return ServedName(name, ServedNameSource.INFERENCE_SERVICE_NAME, tuple(problems))
+    problems.append(f"metadata.name is {_kind(name)}, expected the InferenceService name")
+    return ServedName(None, ServedNameSource.NONE, tuple(problems))
+
+
+def _predictor(body: object) -> Mapping[str, object] | str:
+    """`spec.predictor` as a mapping, or a message saying what is wrong with the body."""
+    if not isinstance(body, Mapping):
+        return f"the InferenceService is {_kind(body)}, expected a mapping"
+    spec = body.get("spec")
+    if not isinstance(spec, Mapping):
+        return f"spec is {_kind(spec)}, expected a mapping with predictor"
+    predictor = spec.get("predictor")
+    if not isinstance(predictor, Mapping):
+        return f"spec.predictor is {_kind(predictor)}, expected a mapping"
+    return predictor
+
+
+def _legacy_frameworks(
+    predictor: Mapping[str, object],
+) -> list[tuple[str, Mapping[str, object]]]:
+    return [
+        (str(name), value)
+        for name, value in predictor.items()
+        if name != "model" and isinstance(value, Mapping) and value.get("storageUri") is not None
+    ]
+
+
+def _storage_uri(value: object, field_path: str) -> DeployedStorage:
+    if isinstance(value, str):
+        return StorageUri(value, field_path)
+    return MissingStorageUri(f"{field_path} is {_kind(value)}, expected a string")
+
+
+def _predictor_args(body: object, problems: list[str]) -> Sequence[object]:
+    """The args of the predictor that serves the model: `model`, else the legacy framework."""
+    predictor = _predictor(body)
+    if isinstance(predictor, str):
+        return ()
+    model = predictor.get("model")
+    if isinstance(model, Mapping) and "args" in model:
+        return _args(model["args"], f"{_MODEL_FIELD}.args", problems)
+    frameworks = _legacy_frameworks(predictor)
+    if len(frameworks) == 1:
+        framework, spec = frameworks[0]
+        if "args" in spec:
+            return _args(spec["args"], f"spec.predictor.{framework}.args", problems)
+    return ()
+
+
+def _args(value: object, field_path: str, problems: list[str]) -> Sequence[object]:
+    if isinstance(value, list | tuple):
+        return value
+    if value is not None:
+        problems.append(f"{field_path} is {_kind(value)}, expected a list of strings; ignored")
+    return ()
+
+
+def _served_name_from_args(args: Sequence[object], problems: list[str]) -> str | None:
+    words = [arg for arg in args if isinstance(arg, str)]
+    if len(words) != len(args):
+        problems.append("the predictor args hold values that are not strings; they are ignored")
+    served: str | None = None
+    for position, word in enumerate(words):
+        flag, equals, value = word.partition("=")
+        if flag not in SERVED_NAME_FLAGS:
+            continue
+        if equals:
+            names = [value] if value else []
+        else:
+            names = []
+            for following in words[position + 1 :]:
+                if following.startswith("-"):
+                    break
+                names.append(following)
+        if names:
+            served = names[0]
+        else:
+            problems.append(f"{flag} is given without a name; that occurrence is ignored")
+    return served
+
+
+def _kind(value: object) -> str:
+    """What a value is, in the words of the YAML a person wrote, for messages."""
+    if value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"

@@ -1,0 +1,397 @@
+"""Resolution: which registered model version an InferenceService deploys.
+
+`resolve` is the whole decision, as a pure function: what is deployed, an optional pin, the
+registry snapshot (or its absence) and the previous answer in; one `Resolution` out. It never
+guesses: several claimants are `Ambiguous`, none is `NotRegistered`, and a registry outage keeps
+the last good answer and says how old it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from registry_sync.domain.inference_service import (
+    DeployedStorage,
+    MissingStorageUri,
+    StorageUri,
+    UnsupportedStorage,
+)
+from registry_sync.domain.reference_index import IndexedArtifact, ReferenceIndex
+from registry_sync.domain.references import (
+    InvalidStorageUri,
+    OciReference,
+    StorageReference,
+    UriReference,
+    parse_digest,
+    parse_storage_uri,
+)
+from registry_sync.domain.snapshot import RegistrySnapshot, State
+
+PIN_ANNOTATION: Final = "registry-sync.io/model-version-id"
+
+
+class Outcome(StrEnum):
+    """What resolution concluded. The values are the reasons shown to people."""
+
+    RESOLVED = "Resolved"
+    AMBIGUOUS = "Ambiguous"
+    NOT_REGISTERED = "NotRegistered"
+    REGISTRY_UNAVAILABLE = "RegistryUnavailable"
+    PINNED = "Pinned"
+    PIN_MISMATCH = "PinMismatch"
+    INVALID_STORAGE_URI = "InvalidStorageUri"
+    UNSUPPORTED_STORAGE = "UnsupportedStorage"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A live model version with an artifact matching the deployed reference."""
+
+    registered_model_id: str
+    registered_model_name: str
+    model_version_id: str
+    model_version_name: str
+    artifact_id: str
+    artifact_uri: str
+
+    def describe(self) -> str:
+        """`model A version x (id 5)`: how messages name a candidate."""
+        return (
+            f"model {self.registered_model_name} version {self.model_version_name} "
+            f"(id {self.model_version_id})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """One answer about one InferenceService.
+
+    The ids and names are set for `Resolved` and `Pinned`, and for `RegistryUnavailable`
+    when it keeps an earlier answer. `storage_uri` is the deployed reference in canonical
+    form (None when there is none to parse). `snapshot_taken_at_ms` is the time of the
+    registry data the ids and names come from. `message` is for people: what was found,
+    and what to do about it when it is not good news.
+    """
+
+    outcome: Outcome
+    message: str
+    storage_uri: str | None = None
+    registered_model_id: str | None = None
+    registered_model_name: str | None = None
+    model_version_id: str | None = None
+    model_version_name: str | None = None
+    artifact_id: str | None = None
+    candidates: tuple[Candidate, ...] = ()
+    snapshot_taken_at_ms: int | None = None
+
+    @property
+    def has_answer(self) -> bool:
+        """Whether it names a model version: resolved, pinned, or kept through an outage.
+
+        This is when a model-testing run may be told these names (the binding's Ready).
+        """
+        return self.model_version_id is not None and self.outcome in _ANSWERING_OUTCOMES
+
+
+_ANSWERING_OUTCOMES: Final = frozenset(
+    {Outcome.RESOLVED, Outcome.PINNED, Outcome.REGISTRY_UNAVAILABLE}
+)
+
+
+def resolve(
+    deployed: str | StorageReference | DeployedStorage,
+    registry: ReferenceIndex | RegistrySnapshot | None,
+    *,
+    snapshot_current: bool,
+    now_ms: int,
+    pin: str | None = None,
+    running_digest: str | None = None,
+    previous: Resolution | None = None,
+) -> Resolution:
+    """Decide which model version is deployed. Never raises on what it is given.
+
+    - The storage is judged first: missing or unparsable is `InvalidStorageUri`, the
+      `storage` (key + path) form `UnsupportedStorage`, whatever the registry says.
+    - No snapshot, or a snapshot that is not current: `RegistryUnavailable`. It keeps the ids
+      and names of `previous` when that named a version for the same storage URI, and says
+      how old they are; otherwise it names nothing.
+    - Only live versions of live models count; several artifacts of one version are one
+      candidate. A known digest (`running_digest`, the digest a running pod reports, or one
+      in the deployed URI) rules out candidates whose artifact carries a different digest.
+    - With `pin` (a model version id): `Pinned` if that version exists, is live and has an
+      artifact matching the deployed reference; else `PinMismatch`, saying why.
+    - Without: one candidate is `Resolved`, several `Ambiguous`, none `NotRegistered`.
+
+    Pass a `ReferenceIndex` when resolving many objects against one snapshot: given a
+    `RegistrySnapshot`, the index is built for this call alone.
+    """
+    reference = _deployed_reference(deployed)
+    if isinstance(reference, Resolution):
+        return reference
+    if registry is None or not snapshot_current:
+        return _registry_unavailable(reference, registry, previous, now_ms)
+    index = (
+        registry if isinstance(registry, ReferenceIndex) else ReferenceIndex.from_snapshot(registry)
+    )
+    known_digest = parse_digest(running_digest) if running_digest is not None else None
+    if pin is not None:
+        return _resolve_pin(reference, pin, known_digest, index)
+    return _resolve_unpinned(reference, known_digest, index)
+
+
+def format_age(milliseconds: int) -> str:
+    """A duration as people read it: `45s`, `3m12s`, `2h5m`, `3d4h` (negative reads `0s`)."""
+    seconds = max(milliseconds, 0) // 1000
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    if minutes:
+        return f"{minutes}m{seconds}s"
+    return f"{seconds}s"
+
+
+def _deployed_reference(
+    deployed: str | StorageReference | DeployedStorage,
+) -> StorageReference | Resolution:
+    """The parsed deployed reference, or the `Resolution` that says why there is none."""
+    if isinstance(deployed, OciReference | UriReference):
+        return deployed
+    if isinstance(deployed, MissingStorageUri):
+        return Resolution(Outcome.INVALID_STORAGE_URI, deployed.message)
+    if isinstance(deployed, UnsupportedStorage):
+        return Resolution(Outcome.UNSUPPORTED_STORAGE, deployed.message)
+    uri = deployed.uri if isinstance(deployed, StorageUri) else deployed
+    try:
+        return parse_storage_uri(uri)
+    except InvalidStorageUri as error:
+        return Resolution(
+            Outcome.INVALID_STORAGE_URI,
+            f"{error}; fix the InferenceService's storageUri",
+        )
+
+
+def _registry_unavailable(
+    reference: StorageReference,
+    registry: ReferenceIndex | RegistrySnapshot | None,
+    previous: Resolution | None,
+    now_ms: int,
+) -> Resolution:
+    uri = reference.canonical
+    if previous is not None and previous.has_answer and previous.storage_uri in (None, uri):
+        taken_at = previous.snapshot_taken_at_ms
+        age = (
+            f"from {format_age(now_ms - taken_at)} ago"
+            if taken_at is not None
+            else "of unknown age"
+        )
+        return Resolution(
+            Outcome.REGISTRY_UNAVAILABLE,
+            f"the registry cannot be reached; keeping the answer {age}: "
+            f"model {previous.registered_model_name} (id {previous.registered_model_id}) "
+            f"version {previous.model_version_name} (id {previous.model_version_id})",
+            storage_uri=uri,
+            registered_model_id=previous.registered_model_id,
+            registered_model_name=previous.registered_model_name,
+            model_version_id=previous.model_version_id,
+            model_version_name=previous.model_version_name,
+            artifact_id=previous.artifact_id,
+            candidates=previous.candidates,
+            snapshot_taken_at_ms=taken_at,
+        )
+    if registry is None:
+        problem = "the registry was never reached"
+    else:
+        snapshot = registry.snapshot if isinstance(registry, ReferenceIndex) else registry
+        problem = (
+            "the registry cannot be reached (its last good data is "
+            f"{format_age(now_ms - snapshot.taken_at_ms)} old)"
+        )
+    if previous is not None and previous.has_answer:
+        earlier = f"the earlier answer was for {previous.storage_uri}, not this URI"
+    else:
+        earlier = "there is no earlier answer for this InferenceService to keep"
+    return Resolution(
+        Outcome.REGISTRY_UNAVAILABLE,
+        f"{problem}; {earlier}; {uri} will be resolved when the registry answers "
+        "(check the registry URL, token and the registry's health)",
+        storage_uri=uri,
+    )
+
+
+def _resolve_unpinned(
+    reference: StorageReference, known_digest: str | None, index: ReferenceIndex
+) -> Resolution:
+    uri = reference.canonical
+    taken_at = index.snapshot.taken_at_ms
+    matching = index.matching(reference)
+    candidates = _candidates(_agreeing(matching, known_digest))
+    if len(candidates) == 1:
+        chosen = candidates[0]
+        return _answer(Outcome.RESOLVED, f"{uri} is {chosen.describe()}", uri, chosen, (), taken_at)
+    if candidates:
+        claimants = ", ".join(candidate.describe() for candidate in candidates)
+        return Resolution(
+            Outcome.AMBIGUOUS,
+            f"{len(candidates)} live versions claim {uri} ({_reuse_kind(reference)}): "
+            f"{claimants}; pin one with the annotation {PIN_ANNOTATION}",
+            storage_uri=uri,
+            candidates=candidates,
+            snapshot_taken_at_ms=taken_at,
+        )
+    return Resolution(
+        Outcome.NOT_REGISTERED,
+        f"no live model version in the registry has an artifact with URI {uri}"
+        f"{_why_none(matching, known_digest)}; register it, or deploy a registered artifact",
+        storage_uri=uri,
+        snapshot_taken_at_ms=taken_at,
+    )
+
+
+def _resolve_pin(
+    reference: StorageReference, pin: str, known_digest: str | None, index: ReferenceIndex
+) -> Resolution:
+    uri = reference.canonical
+    taken_at = index.snapshot.taken_at_ms
+    pinned = pin.strip()
+
+    def mismatch(why: str) -> Resolution:
+        return Resolution(
+            Outcome.PIN_MISMATCH,
+            f"the annotation {PIN_ANNOTATION} pins model version {pinned!r}, but {why}; "
+            "fix or remove the annotation",
+            storage_uri=uri,
+            snapshot_taken_at_ms=taken_at,
+        )
+
+    version = index.snapshot.versions.get(pinned)
+    if version is None:
+        return mismatch("the registry has no model version with that id")
+    model = index.snapshot.models.get(version.registered_model_id)
+    if model is None:
+        return mismatch(f"its registered model {version.registered_model_id!r} does not exist")
+    if version.state == State.ARCHIVED:
+        return mismatch(f"version {version.name} of model {model.name} is archived")
+    if model.state == State.ARCHIVED:
+        return mismatch(f"its model {model.name} is archived")
+    artifacts = index.artifacts_of_version(version.id)
+    agreeing = _agreeing(
+        (entry for entry in artifacts if entry.reference.matches(reference)), known_digest
+    )
+    if not agreeing:
+        registered = ", ".join(entry.reference.canonical for entry in artifacts) or "none"
+        return mismatch(
+            f"none of the artifacts of model {model.name} version {version.name} "
+            f"({registered}) matches the deployed {uri}"
+            + (f" (running digest {known_digest})" if known_digest is not None else "")
+        )
+    chosen = _candidates(agreeing)[0]
+    others = _candidates(_agreeing(index.matching(reference), known_digest))
+    return _answer(
+        Outcome.PINNED,
+        f"{uri} is {chosen.describe()}, as pinned by the annotation {PIN_ANNOTATION}",
+        uri,
+        chosen,
+        others if len(others) > 1 else (),
+        taken_at,
+    )
+
+
+def _answer(
+    outcome: Outcome,
+    message: str,
+    uri: str,
+    chosen: Candidate,
+    candidates: tuple[Candidate, ...],
+    taken_at: int,
+) -> Resolution:
+    return Resolution(
+        outcome,
+        message,
+        storage_uri=uri,
+        registered_model_id=chosen.registered_model_id,
+        registered_model_name=chosen.registered_model_name,
+        model_version_id=chosen.model_version_id,
+        model_version_name=chosen.model_version_name,
+        artifact_id=chosen.artifact_id,
+        candidates=candidates,
+        snapshot_taken_at_ms=taken_at,
+    )
+
+
+def _agreeing(
+    entries: Iterable[IndexedArtifact], known_digest: str | None
+) -> tuple[IndexedArtifact, ...]:
+    """The live entries whose digest, where they have one, is the known digest."""
+    return tuple(
+        entry
+        for entry in entries
+        if entry.live and not _digest_differs(entry.reference, known_digest)
+    )
+
+
+def _digest_differs(reference: StorageReference, known_digest: str | None) -> bool:
+    return (
+        known_digest is not None
+        and isinstance(reference, OciReference)
+        and reference.digest is not None
+        and reference.digest != known_digest
+    )
+
+
+def _candidates(entries: Iterable[IndexedArtifact]) -> tuple[Candidate, ...]:
+    """One candidate per version (its lowest artifact id), ordered by model and version id."""
+    by_version: dict[str, IndexedArtifact] = {}
+    for entry in entries:
+        kept = by_version.get(entry.version.id)
+        if kept is None or _id_order(entry.artifact.id) < _id_order(kept.artifact.id):
+            by_version[entry.version.id] = entry
+    ordered = sorted(
+        by_version.values(), key=lambda e: (_id_order(e.model.id), _id_order(e.version.id))
+    )
+    return tuple(
+        Candidate(
+            registered_model_id=entry.model.id,
+            registered_model_name=entry.model.name,
+            model_version_id=entry.version.id,
+            model_version_name=entry.version.name,
+            artifact_id=entry.artifact.id,
+            artifact_uri=entry.artifact.uri,
+        )
+        for entry in ordered
+    )
+
+
+def _id_order(identifier: str) -> tuple[int, int, str]:
+    """Registry ids are decimal strings: order them as numbers, anything else after them."""
+    if identifier.isascii() and identifier.isdigit():
+        return (0, len(identifier.lstrip("0")), identifier.lstrip("0"))
+    return (1, 0, identifier)
+
+
+def _reuse_kind(reference: StorageReference) -> str:
+    if isinstance(reference, OciReference) and reference.tag is not None:
+        return "tag reuse"
+    return "the same reference registered more than once"
+
+
+def _why_none(matching: tuple[IndexedArtifact, ...], known_digest: str | None) -> str:
+    """Why artifacts that match the URI do not count, when there are any."""
+    if not matching:
+        return ""
+    archived = sum(1 for entry in matching if not entry.live)
+    reasons = []
+    if archived:
+        reasons.append(f"{archived} matching artifact(s) belong to archived versions or models")
+    if len(matching) > archived and known_digest is not None:
+        reasons.append(
+            f"{len(matching) - archived} live one(s) carry a digest other than the "
+            f"running {known_digest}"
+        )
+    return f" ({'; '.join(reasons)})" if reasons else ""
