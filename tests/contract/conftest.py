@@ -8,11 +8,7 @@ import pytest
 
 from contract.exchanges import RECORDINGS
 from contract.replay import Exchange, Outcome, load_exchanges, replay
-from support.devregistry import (  # noqa: F401  (fixtures, until registered as a plugin)
-    dev_registry,
-    dev_registry_session,
-    start_dev_registry,
-)
+from support.devregistry import start_dev_registry
 from support.third_party import require_upstream_file
 
 
