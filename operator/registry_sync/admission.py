@@ -1,0 +1,74 @@
+"""Answers PipelineRun admission reviews from memory: no registry request on this path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from registry_sync.bindings import BindingBook, BindingEntry
+from registry_sync.domain.admission import (
+    AdmissionDecision,
+    Admitted,
+    BindingView,
+    decide_admission,
+    target_of,
+)
+from registry_sync.domain.params import ParamNames
+from registry_sync.metrics import OperatorMetrics
+
+# An InferenceService applied together with its run may not be resolved yet: wait for it,
+# well within the webhook's 5 s timeout.
+BINDING_WAIT_SECONDS = 3.0
+
+
+class PipelineRunAdmission:
+    def __init__(
+        self,
+        book: BindingBook,
+        param_names: ParamNames,
+        metrics: OperatorMetrics,
+        binding_wait_s: float = BINDING_WAIT_SECONDS,
+    ) -> None:
+        self._book = book
+        self._param_names = param_names
+        self._metrics = metrics
+        self._binding_wait_s = binding_wait_s
+
+    async def review(self, run: Mapping[str, Any]) -> AdmissionDecision:
+        started = time.perf_counter()
+        target = target_of(run)
+        entry = self._book.get(target) if target else None
+        if target and _unresolved(entry) and not self._book.is_unmanaged(target):
+            entry = await self._book.wait_for(target, self._binding_wait_s)
+        decision = decide_admission(
+            run,
+            binding_view(entry) if entry is not None else None,
+            self._param_names,
+            inference_service_exists=bool(target and self._book.is_unmanaged(target)),
+        )
+        if isinstance(decision, Admitted):
+            if decision.changed:
+                self._metrics.admission_corrections.inc()
+        else:
+            self._metrics.admission_denials.labels(decision.reason).inc()
+        self._metrics.admission_duration.observe(time.perf_counter() - started)
+        return decision
+
+
+def _unresolved(entry: BindingEntry | None) -> bool:
+    return entry is None or entry.resolution is None
+
+
+def binding_view(entry: BindingEntry) -> BindingView:
+    resolution = entry.resolution
+    return BindingView(
+        inference_service=entry.facts.name,
+        ready=entry.ready,
+        reason=entry.ready_reason,
+        message=entry.ready_message,
+        served_name=entry.facts.deployed.served_name.name or entry.facts.name,
+        model_name=resolution.registered_model_name if resolution else None,
+        version_name=resolution.model_version_name if resolution else None,
+        version_id=resolution.model_version_id if resolution else None,
+    )

@@ -1,0 +1,82 @@
+"""The operator's own in-memory map of bindings, one entry per opted-in InferenceService.
+
+Fed by the InferenceService handlers; read by the admission webhook, which must answer from
+memory. Deliberately not a Kopf index: Kopf's index readiness goes quadratic with many
+indexed objects (README "Scale").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry_sync.domain.binding import CorrectionHistory, InferenceServiceFacts
+from registry_sync.domain.resolution import Resolution
+
+
+@dataclass(slots=True)
+class BindingEntry:
+    """What the operator knows and last wrote about one InferenceService."""
+
+    facts: InferenceServiceFacts
+    resolution: Resolution | None = None
+    history: CorrectionHistory = field(default_factory=CorrectionHistory)
+    status: Mapping[str, Any] | None = None  # as last written to the ModelBinding
+    binding_uid: str | None = None  # None until the ModelBinding is known to exist
+    ready: bool = False
+    ready_reason: str = ""
+    ready_message: str = ""
+
+
+class BindingBook:
+    """Entries by InferenceService name, and a way to wait for one to appear or change."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, BindingEntry] = {}
+        self._unmanaged: set[str] = set()  # InferenceServices seen without the opt-in
+        self._changed = asyncio.Condition()
+
+    def note_unmanaged(self, name: str, unmanaged: bool) -> None:
+        """Record whether an existing InferenceService lacks the opt-in annotation."""
+        if unmanaged:
+            self._unmanaged.add(name)
+        else:
+            self._unmanaged.discard(name)
+
+    def is_unmanaged(self, name: str) -> bool:
+        return name in self._unmanaged
+
+    def get(self, name: str) -> BindingEntry | None:
+        return self._entries.get(name)
+
+    def __iter__(self) -> Iterator[BindingEntry]:
+        return iter(list(self._entries.values()))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def put(self, entry: BindingEntry) -> None:
+        self._entries[entry.facts.name] = entry
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def forget(self, name: str) -> BindingEntry | None:
+        entry = self._entries.pop(name, None)
+        async with self._changed:
+            self._changed.notify_all()
+        return entry
+
+    async def wait_for(self, name: str, timeout_s: float) -> BindingEntry | None:
+        """The entry for `name` once it has a resolution, waiting at most `timeout_s`."""
+
+        def present() -> bool:
+            entry = self._entries.get(name)
+            return entry is not None and entry.resolution is not None
+
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait_for(present), timeout_s)
+        return self._entries.get(name)

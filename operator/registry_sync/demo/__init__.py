@@ -1,0 +1,1 @@
+"""The demo: the seed incident reproduced on a local control plane, then corrected."""

@@ -1,0 +1,142 @@
+"""What the admission webhook answers for one model-testing PipelineRun CREATE.
+
+Fail closed: a run is admitted only with the names of a Ready binding; anything unclear is a
+denial that says why and what to do. Results must never be published to a guessed model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, plan_params
+
+TARGET_LABEL: Final = "registry-sync.io/inference-service"
+ORIGINAL_PARAMS_ANNOTATION: Final = "registry-sync.io/original-params"
+VERSION_ANNOTATION: Final = "registry-sync.io/model-version-id"
+
+
+@dataclass(frozen=True, slots=True)
+class BindingView:
+    """What the webhook needs to know about the target InferenceService's binding."""
+
+    inference_service: str
+    ready: bool
+    reason: str
+    message: str
+    served_name: str | None = None
+    model_name: str | None = None
+    version_name: str | None = None
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """Admit with these params and annotations (`params` None: leave spec.params alone)."""
+
+    params: list[dict[str, object]] | None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    reason: str
+    message: str
+
+
+AdmissionDecision = Admitted | Denied
+
+
+def target_of(run: object) -> str | None:
+    """The InferenceService a run names through its opt-in label, or None."""
+    metadata = run.get("metadata") if isinstance(run, Mapping) else None
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    value = labels.get(TARGET_LABEL) if isinstance(labels, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def decide_admission(
+    run: object,
+    binding: BindingView | None,
+    param_names: ParamNames,
+    *,
+    inference_service_exists: bool = False,
+) -> AdmissionDecision:
+    """Admit `run` with the binding's names, or deny it with a message a person can act on.
+
+    `binding` is the target's binding, None when the operator knows no opted-in
+    InferenceService of that name; `inference_service_exists` then says whether one
+    exists without the opt-in annotation. Never raises.
+    """
+    run_name = _run_name(run)
+    target = target_of(run)
+    if target is None:
+        return Denied(
+            "NoTarget",
+            f"PipelineRun {run_name}: label {TARGET_LABEL} must name the InferenceService "
+            "under test",
+        )
+    if binding is None:
+        return Denied(
+            "UnknownInferenceService", _unknown_target(run_name, target, inference_service_exists)
+        )
+    names = _names(binding)
+    if not binding.ready or names is None:
+        return Denied(
+            binding.reason or "NotReady",
+            f"PipelineRun {run_name}: the ModelBinding of InferenceService {target} is not "
+            f"Ready ({binding.reason}): {binding.message}. The run would publish results to "
+            f"a guessed model, so it is refused; see `oc describe mb {target}`, fix the cause, "
+            "and create the run again.",
+        )
+    spec = run.get("spec") if isinstance(run, Mapping) else None
+    if spec is not None and not isinstance(spec, Mapping):
+        return Denied("InvalidPipelineRun", f"PipelineRun {run_name}: spec is not an object")
+    try:
+        plan = plan_params(spec.get("params") if spec else None, names, param_names)
+    except ParamPlanError as error:
+        return Denied("InvalidParams", f"PipelineRun {run_name}: {error}")
+    annotations = {VERSION_ANNOTATION: binding.version_id or ""}
+    if plan.changed:
+        annotations[ORIGINAL_PARAMS_ANNOTATION] = json.dumps(plan.originals, sort_keys=True)
+    return Admitted(
+        params=plan.params if plan.changed else None,
+        annotations=annotations,
+        changed=tuple(change.name for change in plan.changes),
+    )
+
+
+def _names(binding: BindingView) -> ModelNames | None:
+    if binding.served_name and binding.model_name and binding.version_name and binding.version_id:
+        return ModelNames(binding.served_name, binding.model_name, binding.version_name)
+    return None
+
+
+def _unknown_target(run_name: str, target: str, exists: bool) -> str:
+    if exists:
+        problem = (
+            f"InferenceService {target} is not managed by registry-sync (add the annotation "
+            'registry-sync.io/enabled: "true")'
+        )
+    else:
+        problem = (
+            f"no InferenceService named {target} with the annotation "
+            'registry-sync.io/enabled: "true" exists in this namespace'
+        )
+    return (
+        f"PipelineRun {run_name}: {problem}. Results must not be published to a guessed model: "
+        f"fix the label {TARGET_LABEL} or opt the InferenceService in, then create the run again."
+    )
+
+
+def _run_name(run: object) -> str:
+    metadata = run.get("metadata") if isinstance(run, Mapping) else None
+    if isinstance(metadata, Mapping):
+        for key in ("name", "generateName"):
+            value = metadata.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return "(unnamed)"

@@ -1,0 +1,494 @@
+"""What to do about one opted-in InferenceService, given its resolution.
+
+`decide_binding` turns the facts read from the InferenceService, the resolver's answer, the
+label corrections made so far and the binding's previous status into one `BindingDecision`:
+the labels to merge-patch (if any), the ModelBinding status to write, and the Events worth
+posting. The shell applies it and does nothing else.
+
+Rules (README "How it behaves"):
+- Labels are written only for `Resolved` and `Pinned`, only in `enforce` mode, and never
+  removed: on any other outcome existing labels stay exactly as they are.
+- A label correction counts towards GitOps conflict detection; after `max_corrections`
+  within `window_ms` the operator stops correcting and says which labels to commit. The
+  conflict ends when the labels are found correct, when the mode annotation changes, or
+  when the window has passed since the corrections.
+- `Ready` (a model-testing run may be injected now) follows the resolution's `has_answer`,
+  except during a GitOps conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from registry_sync.domain.inference_service import DeployedModel, read_deployed_model
+from registry_sync.domain.resolution import PIN_ANNOTATION, Outcome, Resolution
+
+ENABLED_ANNOTATION: Final = "registry-sync.io/enabled"
+MODE_ANNOTATION: Final = "registry-sync.io/mode"
+
+
+class Mode(StrEnum):
+    ENFORCE = "enforce"
+    AUDIT = "audit"
+
+
+class Reason(StrEnum):
+    """Condition reasons besides the resolution outcomes."""
+
+    LABELS_MATCH = "LabelsMatch"
+    LABELS_CORRECTED = "LabelsCorrected"
+    AUDIT_MODE = "AuditMode"
+    INVALID_MODE = "InvalidMode"
+    GITOPS_CONFLICT = "GitOpsConflict"
+    LABELS_OUT_OF_SYNC = "LabelsOutOfSync"
+    LABEL_PATCH_FAILED = "LabelPatchFailed"
+
+
+@dataclass(frozen=True, slots=True)
+class LabelKeys:
+    """The three modelregistry labels under one configurable prefix."""
+
+    prefix: str = "modelregistry.opendatahub.io"
+
+    @property
+    def registered_model_id(self) -> str:
+        return f"{self.prefix}/registered-model-id"
+
+    @property
+    def model_version_id(self) -> str:
+        return f"{self.prefix}/model-version-id"
+
+    @property
+    def registry_name(self) -> str:
+        return f"{self.prefix}/name"
+
+    def all(self) -> tuple[str, str, str]:
+        return (self.registered_model_id, self.model_version_id, self.registry_name)
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceServiceFacts:
+    """The little the operator keeps about one InferenceService (per-object state stays small)."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    resource_version: str
+    opted_in: bool
+    mode: Mode
+    mode_annotation: str | None
+    mode_problem: str | None
+    pin: str | None
+    deployed: DeployedModel
+    labels: Mapping[str, str]
+
+
+def is_opted_in(body: object) -> bool:
+    """`registry-sync.io/enabled: "true"` (case-insensitive) and nothing else opts in."""
+    annotations = _metadata_map(body, "annotations")
+    value = annotations.get(ENABLED_ANNOTATION)
+    return value.lower() == "true" if value is not None else False
+
+
+def read_inference_service(body: object, keys: LabelKeys) -> InferenceServiceFacts:
+    """The facts of an InferenceService body; never raises on odd content."""
+    metadata = body.get("metadata") if isinstance(body, Mapping) else None
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    annotations = _metadata_map(body, "annotations")
+    labels = _metadata_map(body, "labels")
+    mode_annotation = annotations.get(MODE_ANNOTATION)
+    mode, mode_problem = _mode(mode_annotation)
+    pin = annotations.get(PIN_ANNOTATION)
+    generation = metadata.get("generation")
+    return InferenceServiceFacts(
+        namespace=_text(metadata.get("namespace")),
+        name=_text(metadata.get("name")),
+        uid=_text(metadata.get("uid")),
+        generation=generation if isinstance(generation, int) else 0,
+        resource_version=_text(metadata.get("resourceVersion")),
+        opted_in=is_opted_in(body),
+        mode=mode,
+        mode_annotation=mode_annotation,
+        mode_problem=mode_problem,
+        pin=pin.strip() if pin is not None and pin.strip() else None,
+        deployed=read_deployed_model(body),
+        labels={key: labels[key] for key in keys.all() if key in labels},
+    )
+
+
+def _mode(annotation: str | None) -> tuple[Mode, str | None]:
+    if annotation is None or annotation.strip() == "":
+        return Mode.ENFORCE, None
+    try:
+        return Mode(annotation.strip().lower()), None
+    except ValueError:
+        # An unreadable mode must not lead to writes the user may not want: audit only.
+        problem = (
+            f"annotation {MODE_ANNOTATION}={annotation[:40]!r} is neither 'enforce' nor "
+            "'audit'; treated as 'audit' (labels are not changed) until it is fixed"
+        )
+        return Mode.AUDIT, problem
+
+
+def _metadata_map(body: object, key: str) -> dict[str, str]:
+    metadata = body.get("metadata") if isinstance(body, Mapping) else None
+    values = metadata.get(key) if isinstance(metadata, Mapping) else None
+    if not isinstance(values, Mapping):
+        return {}
+    return {k: v for k, v in values.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionHistory:
+    """Label corrections made to one InferenceService within the GitOps window.
+
+    `stopped` is set while the operator declines to correct (GitOpsConflict).
+    `mode_annotation` is the mode annotation seen last: a change of it ends a conflict
+    (someone looked at the object and decided).
+    """
+
+    times_ms: tuple[int, ...] = ()
+    mode_annotation: str | None = None
+    stopped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GitOpsPolicy:
+    max_corrections: int = 3
+    window_ms: int = 600_000
+
+
+@dataclass(frozen=True, slots=True)
+class EventNote:
+    """An Event to post on the InferenceService."""
+
+    type: str  # "Normal" or "Warning"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BindingDecision:
+    """What the shell applies: a label patch or none, the binding status, Events to post."""
+
+    label_patch: Mapping[str, str] | None
+    status: Mapping[str, Any]
+    events: tuple[EventNote, ...]
+    history: CorrectionHistory
+    ready: bool
+    ready_reason: str
+    ready_message: str
+    expected_labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def expected_labels(
+    resolution: Resolution, keys: LabelKeys, registry_name: str | None
+) -> dict[str, str]:
+    """The labels a resolution implies; empty when it names no model version."""
+    if resolution.registered_model_id is None or resolution.model_version_id is None:
+        return {}
+    labels = {
+        keys.registered_model_id: resolution.registered_model_id,
+        keys.model_version_id: resolution.model_version_id,
+    }
+    if registry_name:
+        labels[keys.registry_name] = registry_name
+    return labels
+
+
+def decide_binding(
+    facts: InferenceServiceFacts,
+    resolution: Resolution,
+    *,
+    keys: LabelKeys,
+    registry_name: str | None,
+    history: CorrectionHistory,
+    policy: GitOpsPolicy,
+    previous_status: Mapping[str, Any] | None,
+    now_ms: int,
+    label_patch_error: str | None = None,
+) -> BindingDecision:
+    """Decide labels, status and Events for one InferenceService. Pure; never raises.
+
+    `label_patch_error` is given when the shell tried the decided patch and the apiserver
+    refused it: the status then says so instead of claiming the labels are in sync.
+    """
+    expected = expected_labels(resolution, keys, registry_name)
+    labels_writable = resolution.outcome in (Outcome.RESOLVED, Outcome.PINNED) and bool(expected)
+    in_sync = bool(expected) and all(facts.labels.get(k) == v for k, v in expected.items())
+    history = _current_history(history, facts, policy, now_ms, in_sync)
+    conflict = not in_sync and labels_writable and len(history.times_ms) >= policy.max_corrections
+
+    label_patch: dict[str, str] | None = None
+    should_correct = labels_writable and not in_sync and not conflict
+    if should_correct and facts.mode is Mode.ENFORCE and label_patch_error is None:
+        label_patch = {k: v for k, v in expected.items() if facts.labels.get(k) != v}
+        history = CorrectionHistory(
+            times_ms=(*history.times_ms, now_ms), mode_annotation=facts.mode_annotation
+        )
+    elif conflict:
+        history = replace(history, stopped=True)
+
+    labels_condition = _labels_condition(
+        facts, resolution, expected, in_sync, conflict, label_patch, label_patch_error
+    )
+    ready, ready_reason, ready_message = _readiness(resolution, conflict, expected, facts)
+    resolved_condition = _resolved_condition(resolution)
+    conditions = _with_transition_times(
+        [
+            {"type": "Resolved", **resolved_condition},
+            {"type": "LabelsInSync", **labels_condition},
+            {
+                "type": "Ready",
+                "status": "True" if ready else "False",
+                "reason": ready_reason,
+                "message": ready_message,
+            },
+        ],
+        previous_status,
+        facts.generation,
+        now_ms,
+    )
+    status = _status(facts, resolution, registry_name, expected, conflict, conditions)
+    events = _events(
+        facts, resolution, previous_status, ready, ready_reason, ready_message, label_patch, keys
+    )
+    return BindingDecision(
+        label_patch=label_patch,
+        status=status,
+        events=events,
+        history=history,
+        ready=ready,
+        ready_reason=ready_reason,
+        ready_message=ready_message,
+        expected_labels=expected,
+    )
+
+
+def _current_history(
+    history: CorrectionHistory,
+    facts: InferenceServiceFacts,
+    policy: GitOpsPolicy,
+    now_ms: int,
+    in_sync: bool,
+) -> CorrectionHistory:
+    recent = tuple(t for t in history.times_ms if now_ms - t < policy.window_ms)
+    if history.mode_annotation != facts.mode_annotation or (history.stopped and in_sync):
+        # A changed mode annotation, or correct labels found while the operator had stopped
+        # correcting (someone committed them), end a conflict: start afresh. Correct labels
+        # after the operator's own correction do not: that is how a revert loop looks.
+        return CorrectionHistory(mode_annotation=facts.mode_annotation)
+    return CorrectionHistory(
+        times_ms=recent,
+        mode_annotation=history.mode_annotation,
+        stopped=history.stopped and len(recent) >= policy.max_corrections,
+    )
+
+
+def _resolved_condition(resolution: Resolution) -> dict[str, str]:
+    if resolution.outcome in (Outcome.RESOLVED, Outcome.PINNED):
+        status = "True"
+    elif resolution.outcome is Outcome.REGISTRY_UNAVAILABLE:
+        status = "True" if resolution.has_answer else "Unknown"
+    else:
+        status = "False"
+    return {"status": status, "reason": resolution.outcome.value, "message": resolution.message}
+
+
+def _labels_condition(
+    facts: InferenceServiceFacts,
+    resolution: Resolution,
+    expected: Mapping[str, str],
+    in_sync: bool,
+    conflict: bool,
+    label_patch: Mapping[str, str] | None,
+    label_patch_error: str | None,
+) -> dict[str, str]:
+    wanted = _describe_labels(expected)
+    if in_sync or label_patch:
+        # Worded the same before and after a correction, so that seeing the corrected labels
+        # come back does not rewrite the status; the correction itself is an Event.
+        return _condition(True, Reason.LABELS_MATCH, f"labels match the registry: {wanted}")
+    if resolution.outcome not in (Outcome.RESOLVED, Outcome.PINNED):
+        return _condition(
+            False,
+            resolution.outcome.value,
+            f"labels left as they are: no trustworthy answer to write ({resolution.outcome.value})",
+        )
+    if conflict:
+        return _condition(False, Reason.GITOPS_CONFLICT, _conflict_message(wanted))
+    if facts.mode_problem is not None:
+        return _condition(False, Reason.INVALID_MODE, facts.mode_problem)
+    if facts.mode is Mode.AUDIT:
+        return _condition(
+            False, Reason.AUDIT_MODE, f"audit mode: labels not changed; they should be {wanted}"
+        )
+    if label_patch_error is not None:
+        return _condition(
+            False, Reason.LABEL_PATCH_FAILED, f"could not set {wanted}: {label_patch_error}"
+        )
+    return _condition(False, Reason.LABELS_OUT_OF_SYNC, f"labels should be {wanted}")
+
+
+def _conflict_message(wanted: str) -> str:
+    return (
+        "labels keep being reverted (a GitOps tool syncing old values?); registry-sync "
+        f"stopped correcting them. Commit these labels to the source of truth: {wanted}"
+    )
+
+
+def _readiness(
+    resolution: Resolution,
+    conflict: bool,
+    expected: Mapping[str, str],
+    facts: InferenceServiceFacts,
+) -> tuple[bool, str, str]:
+    if conflict:
+        return False, Reason.GITOPS_CONFLICT.value, _conflict_message(_describe_labels(expected))
+    if not resolution.has_answer:
+        return False, resolution.outcome.value, resolution.message
+    served = facts.deployed.served_name.name or facts.name
+    if resolution.outcome is Outcome.REGISTRY_UNAVAILABLE:
+        return True, resolution.outcome.value, resolution.message
+    return (
+        True,
+        resolution.outcome.value,
+        f"model-testing runs get model {resolution.registered_model_name} version "
+        f"{resolution.model_version_name} (id {resolution.model_version_id}), "
+        f"vLLM name {served}",
+    )
+
+
+def _condition(ok: bool, reason: str, message: str) -> dict[str, str]:
+    return {"status": "True" if ok else "False", "reason": str(reason), "message": message}
+
+
+def _with_transition_times(
+    conditions: list[dict[str, Any]],
+    previous_status: Mapping[str, Any] | None,
+    generation: int,
+    now_ms: int,
+) -> list[dict[str, Any]]:
+    previous = _previous_conditions(previous_status)
+    now = rfc3339(now_ms)
+    result = []
+    for condition in conditions:
+        before = previous.get(condition["type"])
+        unchanged = before is not None and before.get("status") == condition["status"]
+        since = before.get("lastTransitionTime") if unchanged and before else None
+        result.append(
+            {
+                **condition,
+                "lastTransitionTime": since if isinstance(since, str) else now,
+                "observedGeneration": generation,
+            }
+        )
+    return result
+
+
+def _previous_conditions(status: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    if not isinstance(conditions, list):
+        return {}
+    return {
+        c["type"]: c
+        for c in conditions
+        if isinstance(c, Mapping) and isinstance(c.get("type"), str)
+    }
+
+
+def _status(
+    facts: InferenceServiceFacts,
+    resolution: Resolution,
+    registry_name: str | None,
+    expected: Mapping[str, str],
+    conflict: bool,
+    conditions: list[dict[str, Any]],
+) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "observedGeneration": facts.generation,
+        "outcome": resolution.outcome.value,
+        "message": resolution.message,
+        "storageUri": _deployed_uri(facts, resolution),
+        "vllmModelName": facts.deployed.served_name.name or facts.name,
+        "registeredModelId": resolution.registered_model_id,
+        "registeredModelName": resolution.registered_model_name,
+        "modelVersionId": resolution.model_version_id,
+        "modelVersionName": resolution.model_version_name,
+        "modelArtifactId": resolution.artifact_id,
+        "registryName": registry_name,
+        "registryDataTime": (
+            rfc3339(resolution.snapshot_taken_at_ms)
+            if resolution.snapshot_taken_at_ms is not None
+            else None
+        ),
+        "candidates": [
+            {
+                "registeredModelId": c.registered_model_id,
+                "registeredModelName": c.registered_model_name,
+                "modelVersionId": c.model_version_id,
+                "modelVersionName": c.model_version_name,
+                "uri": c.artifact_uri,
+            }
+            for c in resolution.candidates
+        ],
+        "expectedLabels": dict(expected) if conflict else None,
+        "conditions": conditions,
+    }
+    # A merge patch deletes fields set to None: stale ids never outlive the answer.
+    return status
+
+
+def _deployed_uri(facts: InferenceServiceFacts, resolution: Resolution) -> str | None:
+    storage = facts.deployed.storage
+    uri = getattr(storage, "uri", None)
+    return uri if isinstance(uri, str) else resolution.storage_uri
+
+
+def _events(
+    facts: InferenceServiceFacts,
+    resolution: Resolution,
+    previous_status: Mapping[str, Any] | None,
+    ready: bool,
+    ready_reason: str,
+    ready_message: str,
+    label_patch: Mapping[str, str] | None,
+    keys: LabelKeys,
+) -> tuple[EventNote, ...]:
+    events: list[EventNote] = []
+    if label_patch:
+        changes = ", ".join(
+            f"{key.removeprefix(keys.prefix + '/')}={value} (was {facts.labels.get(key, 'unset')})"
+            for key, value in label_patch.items()
+        )
+        events.append(EventNote("Normal", Reason.LABELS_CORRECTED.value, f"set {changes}"))
+    previous_ready = _previous_conditions(previous_status).get("Ready", {})
+    # Announce only news (no Event storms): Ready turning, a new reason, or a new message
+    # except for an outage, whose message only ages.
+    status_changed = previous_ready.get("status") != ("True" if ready else "False")
+    reason_changed = previous_ready.get("reason") != ready_reason
+    message_changed = previous_ready.get("message") != ready_message
+    outage = ready_reason == Outcome.REGISTRY_UNAVAILABLE.value
+    if status_changed or reason_changed or (message_changed and not outage):
+        good_news = resolution.has_answer and ready_reason != Reason.GITOPS_CONFLICT.value
+        events.append(EventNote("Normal" if good_news else "Warning", ready_reason, ready_message))
+    return tuple(events)
+
+
+def _describe_labels(labels: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in labels.items()) or "(none)"
+
+
+def rfc3339(milliseconds: int) -> str:
+    """Milliseconds since the epoch as Kubernetes writes times: `2026-11-26T13:05:44Z`."""
+    moment = datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,102 @@
+"""Prometheus metrics, served on `--metrics-port` (README "Metrics").
+
+One `OperatorMetrics` per process, on its own registry so that nothing else's metrics mix in
+and tests can make as many as they like.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from registry_sync.registry.client import RequestEvent
+
+
+class _BindingsByReason(Collector):
+    """`registry_sync_bindings{reason}` computed at scrape time from the binding map."""
+
+    def __init__(self, ready_reasons: Callable[[], Iterable[str]]) -> None:
+        self._ready_reasons = ready_reasons
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "registry_sync_bindings",
+            "ModelBindings by the reason of their Ready condition",
+            labels=["reason"],
+        )
+        for reason, count in sorted(Tally(self._ready_reasons()).items()):
+            family.add_metric([reason], count)
+        yield family
+
+
+class OperatorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.resolutions = Counter(
+            "registry_sync_resolutions",
+            "Resolutions of InferenceServices, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.label_corrections = Counter(
+            "registry_sync_label_corrections",
+            "Label patches made on InferenceServices",
+            registry=self.registry,
+        )
+        self.registry_request_duration = Histogram(
+            "registry_sync_registry_request_duration_seconds",
+            "Model Registry HTTP attempts, by method and status (or failure)",
+            ["method", "result"],
+            registry=self.registry,
+        )
+        self.registry_errors = Counter(
+            "registry_sync_registry_errors",
+            "Model Registry HTTP attempts that failed (transport failure or status >= 400)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.snapshot_age = Gauge(
+            "registry_sync_snapshot_age_seconds",
+            "Age of the registry data the operator answers from (-1: never reached)",
+            registry=self.registry,
+        )
+        self.admission_corrections = Counter(
+            "registry_sync_admission_corrections",
+            "PipelineRuns whose params the admission webhook changed",
+            registry=self.registry,
+        )
+        self.admission_duration = Histogram(
+            "registry_sync_admission_duration_seconds",
+            "Time the operator takes to answer a PipelineRun admission review",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 3, 5),
+            registry=self.registry,
+        )
+        self.admission_denials = Counter(
+            "registry_sync_admission_denials",
+            "PipelineRuns the admission webhook denied, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def observe_registry_request(self, event: RequestEvent) -> None:
+        result = event.failure or str(event.status)
+        self.registry_request_duration.labels(event.method, result).observe(event.elapsed_s)
+        if event.failure is not None or (event.status is not None and event.status >= 400):
+            self.registry_errors.labels(result).inc()
+
+    def watch_bindings(self, ready_reasons: Callable[[], Iterable[str]]) -> None:
+        self.registry.register(_BindingsByReason(ready_reasons))
+
+    def watch_snapshot_age(self, age_s: Callable[[], float | None]) -> None:
+        self.snapshot_age.set_function(lambda: _or_minus_one(age_s()))
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:
+        start_http_server(port, addr=host, registry=self.registry)
+
+
+def _or_minus_one(value: float | None) -> float:
+    return -1.0 if value is None else value

@@ -1,0 +1,372 @@
+"""Applies the domain core's decisions about InferenceServices to the cluster.
+
+The shell around `resolve` and `decide_binding`: it reads what an event or a registry
+refresh brings, asks the core, and applies the answer (label patch, ModelBinding, Events,
+metrics). It holds no rule of its own about models or versions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from registry_sync.bindings import BindingBook, BindingEntry
+from registry_sync.domain.binding import (
+    BindingDecision,
+    EventNote,
+    GitOpsPolicy,
+    InferenceServiceFacts,
+    LabelKeys,
+    decide_binding,
+    read_inference_service,
+)
+from registry_sync.domain.inference_service import StorageUri
+from registry_sync.domain.reference_index import ReferenceIndex
+from registry_sync.domain.resolution import Outcome, Resolution, resolve
+from registry_sync.domain.snapshot import RegistrySnapshot
+from registry_sync.kube import (
+    BINDING_GROUP,
+    BINDING_KIND,
+    BINDING_VERSION,
+    ISVC_GROUP,
+    ISVC_VERSION,
+    KubeObjects,
+    KubeWriteError,
+    ObjectRef,
+)
+from registry_sync.metrics import OperatorMetrics
+from registry_sync.registry.snapshot_source import RegistrySnapshotSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilerConfig:
+    namespace: str
+    keys: LabelKeys
+    registry_name: str | None
+    gitops: GitOpsPolicy
+
+
+class InferenceServiceReconciler:
+    """Keeps each opted-in InferenceService's labels and ModelBinding in line with the registry."""
+
+    def __init__(
+        self,
+        config: ReconcilerConfig,
+        kube: KubeObjects,
+        source: RegistrySnapshotSource,
+        book: BindingBook,
+        metrics: OperatorMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._kube = kube
+        self._source = source
+        self._book = book
+        self._metrics = metrics
+        self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._indexed: RegistrySnapshot | None = None
+        self._index: ReferenceIndex | None = None
+        # Binding statuses found at start-up, so a restart rewrites nothing that is right.
+        self._found_bindings: dict[str, Mapping[str, Any]] = {}
+
+    # Inputs ------------------------------------------------------------------------------
+
+    async def load_existing_bindings(self) -> None:
+        """Read the namespace's ModelBindings once at start-up (one LIST)."""
+        bindings = await asyncio.to_thread(self._kube.list_bindings, self._config.namespace)
+        for binding in bindings:
+            metadata = binding.get("metadata", {})
+            self._found_bindings[metadata.get("name", "")] = binding
+
+    async def on_inference_service(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """One watch event of an InferenceService (any, opted in or not)."""
+        facts = read_inference_service(body, self._config.keys)
+        if not facts.name:
+            return
+        async with self._lock(facts.name):
+            self._book.note_unmanaged(facts.name, event_type != "DELETED" and not facts.opted_in)
+            if event_type == "DELETED":
+                # The ModelBinding goes with its owner (garbage collection).
+                await self._book.forget(facts.name)
+                self._found_bindings.pop(facts.name, None)
+                return
+            if not facts.opted_in:
+                await self._stop_managing(facts)
+                return
+            await self._reconcile(facts)
+
+    async def on_registry_refresh(self) -> None:
+        """Re-resolve every known InferenceService whose answer the refresh changed.
+
+        Resolution against the shared index is cheap; only changed answers cost API calls.
+        GitOps conflicts are looked at again too, since their window may have passed.
+        """
+        index = self._current_index()
+        for entry in self._book:
+            name = entry.facts.name
+            async with self._lock(name):
+                current = self._book.get(name)
+                if current is None:
+                    continue
+                fresh = self._resolve(current.facts, index, current.resolution)
+                if _same_answer(fresh, current.resolution) and current.ready_reason != (
+                    "GitOpsConflict"
+                ):
+                    continue
+                await self._reconcile(current.facts)
+
+    # Work --------------------------------------------------------------------------------
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = asyncio.Lock()
+        return lock
+
+    def _current_index(self) -> ReferenceIndex | None:
+        snapshot = self._source.snapshot
+        if snapshot is not self._indexed:
+            self._indexed = snapshot
+            self._index = ReferenceIndex.from_snapshot(snapshot) if snapshot else None
+        return self._index
+
+    def _resolve(
+        self,
+        facts: InferenceServiceFacts,
+        index: ReferenceIndex | None,
+        previous: Resolution | None,
+    ) -> Resolution:
+        return resolve(
+            facts.deployed.storage,
+            index,
+            snapshot_current=self._source.is_current,
+            now_ms=self._now_ms(),
+            pin=facts.pin,
+            previous=previous,
+        )
+
+    async def _reconcile(self, facts: InferenceServiceFacts) -> None:
+        entry = self._book.get(facts.name) or BindingEntry(facts=facts)
+        previous = entry.resolution
+        resolution = self._resolve(facts, self._current_index(), previous)
+        storage = facts.deployed.storage
+        # A new deployment should not wait for the next periodic refresh.
+        if (
+            resolution.outcome is Outcome.NOT_REGISTERED
+            and isinstance(storage, StorageUri)
+            and await self._source.request_refresh_for(storage.uri)
+        ):
+            resolution = self._resolve(facts, self._current_index(), previous)
+        self._metrics.resolutions.labels(resolution.outcome.value).inc()
+
+        previous_status = entry.status
+        if previous_status is None and facts.name in self._found_bindings:
+            previous_status = self._found_bindings[facts.name].get("status")
+        decision = self._decide(facts, resolution, entry, previous_status)
+        if decision.label_patch:
+            applied = await self._patch_labels(facts, resolution, entry, previous_status, decision)
+            if applied is None:
+                return  # the object changed under us: its next event brings the news
+            decision = applied
+        binding_uid = await self._write_binding(facts, entry, decision, previous_status)
+        for note in decision.events:
+            await self._post(facts, note)
+        await self._book.put(
+            BindingEntry(
+                facts=facts,
+                resolution=resolution,
+                history=decision.history,
+                status=decision.status,
+                binding_uid=binding_uid,
+                ready=decision.ready,
+                ready_reason=decision.ready_reason,
+                ready_message=decision.ready_message,
+            )
+        )
+
+    def _decide(
+        self,
+        facts: InferenceServiceFacts,
+        resolution: Resolution,
+        entry: BindingEntry,
+        previous_status: Mapping[str, Any] | None,
+        label_patch_error: str | None = None,
+    ) -> BindingDecision:
+        return decide_binding(
+            facts,
+            resolution,
+            keys=self._config.keys,
+            registry_name=self._config.registry_name,
+            history=entry.history,
+            policy=self._config.gitops,
+            previous_status=previous_status,
+            now_ms=self._now_ms(),
+            label_patch_error=label_patch_error,
+        )
+
+    async def _patch_labels(
+        self,
+        facts: InferenceServiceFacts,
+        resolution: Resolution,
+        entry: BindingEntry,
+        previous_status: Mapping[str, Any] | None,
+        decision: BindingDecision,
+    ) -> BindingDecision | None:
+        assert decision.label_patch is not None
+        ref = ObjectRef(facts.namespace, facts.name)
+        try:
+            await asyncio.to_thread(
+                self._kube.patch_inference_service_labels,
+                ref,
+                decision.label_patch,
+                facts.resource_version,
+            )
+        except KubeWriteError as error:
+            if error.conflict or error.gone:
+                log.info("%s changed while being corrected; waiting for its next event", ref)
+                return None
+            log.warning("%s", error)
+            return self._decide(facts, resolution, entry, previous_status, str(error))
+        self._metrics.label_corrections.inc()
+        return decision
+
+    async def _write_binding(
+        self,
+        facts: InferenceServiceFacts,
+        entry: BindingEntry,
+        decision: BindingDecision,
+        previous_status: Mapping[str, Any] | None,
+    ) -> str | None:
+        ref = ObjectRef(facts.namespace, facts.name)
+        binding_uid = entry.binding_uid or self._found_binding_uid(facts)
+        try:
+            if binding_uid is None:
+                created = await asyncio.to_thread(
+                    self._kube.create_binding, binding_body(facts, self._config.namespace)
+                )
+                binding_uid = created.get("metadata", {}).get("uid")
+                previous_status = None
+            if _without_nones(decision.status) != _without_nones(previous_status):
+                await asyncio.to_thread(self._kube.patch_binding_status, ref, decision.status)
+        except KubeWriteError as error:
+            log.warning("%s", error)
+            if error.conflict or error.gone:
+                # Created by an earlier run, or deleted meanwhile: look again next time.
+                self._found_bindings.pop(facts.name, None)
+                return None
+        return binding_uid
+
+    def _found_binding_uid(self, facts: InferenceServiceFacts) -> str | None:
+        found = self._found_bindings.get(facts.name)
+        if found is None:
+            return None
+        owners = found.get("metadata", {}).get("ownerReferences") or []
+        if not any(owner.get("uid") == facts.uid for owner in owners):
+            # A binding left from an earlier InferenceService of the same name: the garbage
+            # collector removes it; a new one is created once it is gone.
+            return None
+        uid = found.get("metadata", {}).get("uid")
+        return uid if isinstance(uid, str) else None
+
+    async def _stop_managing(self, facts: InferenceServiceFacts) -> None:
+        """Annotation removed (or never there): delete the binding, leave the labels alone."""
+        known = self._book.get(facts.name) is not None or facts.name in self._found_bindings
+        if not known:
+            return
+        found = self._found_bindings.pop(facts.name, None)
+        owned = found is None or any(
+            owner.get("uid") == facts.uid
+            for owner in found.get("metadata", {}).get("ownerReferences") or []
+        )
+        await self._book.forget(facts.name)
+        if owned:
+            try:
+                await asyncio.to_thread(
+                    self._kube.delete_binding, ObjectRef(facts.namespace, facts.name)
+                )
+            except KubeWriteError as error:
+                log.warning("%s", error)
+                return
+            await self._post(
+                facts,
+                EventNote(
+                    "Normal",
+                    "NoLongerManaged",
+                    "annotation registry-sync.io/enabled is gone: ModelBinding deleted, "
+                    "labels left as they are",
+                ),
+            )
+
+    async def _post(self, facts: InferenceServiceFacts, note: EventNote) -> None:
+        subject = {
+            "apiVersion": f"{ISVC_GROUP}/{ISVC_VERSION}",
+            "kind": "InferenceService",
+            "metadata": {"name": facts.name, "namespace": facts.namespace, "uid": facts.uid},
+        }
+        try:
+            await asyncio.to_thread(
+                self._kube.post_event, subject, note.type, note.reason, note.message
+            )
+        except KubeWriteError as error:  # Events are best-effort: never let one stop the work.
+            log.warning("could not post Event %s on %s: %s", note.reason, facts.name, error)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+
+def binding_body(facts: InferenceServiceFacts, namespace: str) -> dict[str, Any]:
+    """A new ModelBinding for an InferenceService, owned by it (garbage-collected with it)."""
+    return {
+        "apiVersion": f"{BINDING_GROUP}/{BINDING_VERSION}",
+        "kind": BINDING_KIND,
+        "metadata": {
+            "name": facts.name,
+            "namespace": namespace,
+            "labels": {"registry-sync.io/inference-service": facts.name},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{ISVC_GROUP}/{ISVC_VERSION}",
+                    "kind": "InferenceService",
+                    "name": facts.name,
+                    "uid": facts.uid,
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {"inferenceServiceName": facts.name},
+    }
+
+
+def _same_answer(fresh: Resolution, known: Resolution | None) -> bool:
+    """Whether two resolutions say the same thing (an outage's ageing message aside)."""
+    if known is None:
+        return False
+    return (
+        fresh.outcome,
+        fresh.registered_model_id,
+        fresh.model_version_id,
+        fresh.registered_model_name,
+        fresh.model_version_name,
+        fresh.candidates,
+    ) == (
+        known.outcome,
+        known.registered_model_id,
+        known.model_version_id,
+        known.registered_model_name,
+        known.model_version_name,
+        known.candidates,
+    )
+
+
+def _without_nones(status: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A status as the apiserver keeps it: a merge patch drops the fields set to None."""
+    if status is None:
+        return None
+    return {key: value for key, value in status.items() if value is not None}

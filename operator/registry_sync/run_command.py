@@ -1,0 +1,101 @@
+"""`registry-sync run`: the operator, Kopf embedded, watching one namespace."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+import kopf
+
+from registry_sync.handlers import build_registry
+from registry_sync.settings import OperatorSettings, SettingsError, load_settings
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+class NamespaceUnknown(click.ClickException):
+    pass
+
+
+def operator_namespace(configured: str | None) -> str:
+    """--namespace, else the pod's service-account namespace, else the kubeconfig context's."""
+    if configured:
+        return configured
+    if SERVICE_ACCOUNT_NAMESPACE.is_file():
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    from kubernetes import config  # the kubeconfig reader; imported only when needed
+
+    try:
+        _, active = config.list_kube_config_contexts()
+    except (config.ConfigException, OSError) as error:
+        raise NamespaceUnknown(
+            f"no --namespace given, not in a pod, and no kubeconfig context to read ({error})"
+        ) from None
+    namespace = (active or {}).get("context", {}).get("namespace")
+    if not namespace:
+        raise NamespaceUnknown(
+            "no --namespace given, not in a pod, and the kubeconfig context names no namespace"
+        )
+    return str(namespace)
+
+
+def _setting_option(name: str, help_text: str, **kwargs: Any) -> Any:
+    flag = "--" + name.replace("_", "-")
+    return click.option(flag, name, default=None, show_envvar=False, help=help_text, **kwargs)
+
+
+@click.command("run")
+@_setting_option("namespace", "Namespace to watch (one operator per namespace).")
+@_setting_option("registry_url", "Model Registry REST URL, e.g. https://registry:8443.")
+@_setting_option("registry_name", "Registry name for the <prefix>/name label.")
+@_setting_option("token_file", "Bearer token file for the registry (re-read on change).")
+@_setting_option("ca_file", "CA bundle to verify the registry's TLS certificate.")
+@_setting_option("label_prefix", "Label prefix [modelregistry.opendatahub.io].")
+@_setting_option("refresh_seconds", "Seconds between registry refreshes [30].", type=float)
+@_setting_option(
+    "param_names", "PipelineRun param names [vllm_model_name,model_name,version_name]."
+)
+@_setting_option("webhook", "url (local) | service (in a cluster) | off [url].")
+@_setting_option("webhook_host", "Address the webhook listens on [127.0.0.1].")
+@_setting_option("webhook_port", "Webhook port [9443].", type=int)
+@_setting_option("webhook_cert_file", "Webhook serving certificate (PEM).")
+@_setting_option("webhook_key_file", "Webhook serving key (PEM).")
+@_setting_option("metrics_port", "Prometheus metrics port, 0 for none [8080].", type=int)
+@_setting_option("health_port", "Liveness endpoint port, 0 for none [8081].", type=int)
+@_setting_option("gitops_max_corrections", "Corrections before GitOpsConflict [3].", type=int)
+@_setting_option("gitops_window_seconds", "Window for counting corrections [600].", type=float)
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+def run(verbose: bool, **given: Any) -> None:
+    """Run the operator. Every flag can also be set as REGISTRY_SYNC_<FLAG>."""
+    try:
+        settings = load_settings(**given)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+    if settings.registry_url is None:
+        raise click.UsageError(
+            "setting --registry-url (REGISTRY_SYNC_REGISTRY_URL) is required: "
+            "the Model Registry's REST URL"
+        )
+    namespace = operator_namespace(settings.namespace)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for chatty in ("httpx", "httpcore", "urllib3", "aiohttp.access"):
+        # One line per HTTP request drowns what the operator decides.
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    run_operator(settings, namespace)
+
+
+def run_operator(settings: OperatorSettings, namespace: str) -> None:
+    """Kopf embedded, in this thread, until SIGINT/SIGTERM."""
+    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    kopf.run(
+        registry=build_registry(settings),
+        namespaces=[namespace],
+        standalone=True,
+        liveness_endpoint=liveness,
+        memo=kopf.Memo(operator_settings=settings, namespace=namespace),
+    )

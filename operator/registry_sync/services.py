@@ -1,0 +1,108 @@
+"""Everything the handlers use, built once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import kopf
+
+from registry_sync.admission import PipelineRunAdmission
+from registry_sync.bindings import BindingBook
+from registry_sync.domain.binding import GitOpsPolicy, LabelKeys
+from registry_sync.domain.params import ParamNames
+from registry_sync.kube import KubeObjects, load_api_client
+from registry_sync.metrics import OperatorMetrics
+from registry_sync.reconciler import InferenceServiceReconciler, ReconcilerConfig
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.errors import RegistryError
+from registry_sync.registry.snapshot_source import RegistrySnapshotSource
+from registry_sync.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: OperatorSettings
+    namespace: str
+    registry_client: RegistryClient
+    source: RegistrySnapshotSource
+    book: BindingBook
+    metrics: OperatorMetrics
+    reconciler: InferenceServiceReconciler
+    admission: PipelineRunAdmission
+    refresher: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        if self.refresher is not None:
+            self.refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.refresher
+        await self.registry_client.aclose()
+
+
+async def start_services(settings: OperatorSettings, namespace: str) -> Services:
+    """Build the services, read the registry once and the existing bindings, start refreshing."""
+    if settings.registry_url is None:
+        raise kopf.PermanentError("setting --registry-url (REGISTRY_SYNC_REGISTRY_URL) is required")
+    metrics = OperatorMetrics()
+    client = RegistryClient(
+        settings.registry_url,
+        token_file=settings.token_file,
+        ca_file=settings.ca_file,
+        observers=(metrics.observe_registry_request,),
+    )
+    source = RegistrySnapshotSource(client)
+    book = BindingBook()
+    kube = KubeObjects(await asyncio.to_thread(load_api_client))
+    reconciler = InferenceServiceReconciler(
+        ReconcilerConfig(
+            namespace=namespace,
+            keys=LabelKeys(settings.label_prefix),
+            registry_name=settings.registry_name,
+            gitops=GitOpsPolicy(
+                max_corrections=settings.gitops_max_corrections,
+                window_ms=int(settings.gitops_window_seconds * 1000),
+            ),
+        ),
+        kube,
+        source,
+        book,
+        metrics,
+    )
+    metrics.watch_bindings(lambda: [entry.ready_reason for entry in book])
+    metrics.watch_snapshot_age(source.age_s)
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+    admission = PipelineRunAdmission(book, ParamNames.parse(settings.param_names), metrics)
+    services = Services(settings, namespace, client, source, book, metrics, reconciler, admission)
+    try:
+        await source.refresh()
+    except RegistryError as error:
+        log.warning("registry not reachable at start-up; bindings wait for it: %s", error)
+    await reconciler.load_existing_bindings()
+    services.refresher = asyncio.create_task(refresh_forever(services), name="registry-refresh")
+    return services
+
+
+async def refresh_forever(services: Services) -> None:
+    """The one registry refresher: its cost does not grow with the number of objects."""
+    interval = services.settings.refresh_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await services.source.refresh()
+        except RegistryError as error:
+            log.warning("registry refresh failed, answering from data %s old: %s",
+                        _age(services.source.age_s()), error)  # fmt: skip
+        try:
+            await services.reconciler.on_registry_refresh()
+        except Exception:  # one bad object must not stop the refresher
+            log.exception("re-resolving after a registry refresh failed")
+
+
+def _age(seconds: float | None) -> str:
+    return "unknown" if seconds is None else f"{seconds:.0f}s"

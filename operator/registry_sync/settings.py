@@ -1,0 +1,170 @@
+"""Operator settings: every `registry-sync run` flag, also readable as `REGISTRY_SYNC_<FLAG>`.
+
+Read once at start and validated there: a wrong value stops the operator with a message
+that names the flag and the environment variable, before anything touches the cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from registry_sync.domain.params import InvalidParamNames, ParamNames
+
+ENV_PREFIX = "REGISTRY_SYNC_"
+
+# A label prefix is a DNS subdomain (RFC 1123), at most 253 characters.
+_DNS_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+# A Kubernetes namespace is a DNS label.
+_DNS_LABEL = re.compile(r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Label values: at most 63 characters, alphanumeric at both ends.
+_LABEL_VALUE = re.compile(r"^(?=.{0,63}$)(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+class WebhookMode(StrEnum):
+    """How PipelineRuns are corrected: see README "Configuration"."""
+
+    URL = "url"  # local runs: the operator serves HTTPS and registers its own configuration
+    SERVICE = "service"  # in a cluster: the configuration ships in the manifests
+    OFF = "off"  # no webhook: pending runs are replaced, running ones cancelled
+
+
+class SettingsError(ValueError):
+    """A setting has a wrong value; the message names the flag and the variable."""
+
+
+class OperatorSettings(BaseSettings):
+    """The settings of `registry-sync run` (defaults as documented in README)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    namespace: str | None = None
+    registry_url: str | None = None
+    registry_name: str | None = None
+    token_file: Path | None = None
+    ca_file: Path | None = None
+    label_prefix: str = "modelregistry.opendatahub.io"
+    refresh_seconds: float = Field(default=30.0, gt=0, le=86400)
+    param_names: str = "vllm_model_name,model_name,version_name"
+    webhook: WebhookMode = WebhookMode.URL
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=9443, ge=1, le=65535)
+    webhook_cert_file: Path | None = None
+    webhook_key_file: Path | None = None
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    health_port: int = Field(default=8081, ge=0, le=65535)
+    gitops_max_corrections: int = Field(default=3, ge=1)
+    gitops_window_seconds: float = Field(default=600.0, gt=0)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_dns_label(cls, value: str | None) -> str | None:
+        if value is not None and not _DNS_LABEL.match(value):
+            raise ValueError(f"{value!r} is not a valid namespace name (a DNS label)")
+        return value
+
+    @field_validator("registry_url")
+    @classmethod
+    def _registry_url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{value!r} is not an http(s) URL of the Model Registry, "
+                "e.g. https://registry.example.svc:8443"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r} must not carry a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("registry_name")
+    @classmethod
+    def _registry_name_is_label_value(cls, value: str | None) -> str | None:
+        if value is not None and not _LABEL_VALUE.match(value):
+            raise ValueError(
+                f"{value!r} cannot be a label value (at most 63 characters: A-Z a-z 0-9 - _ .)"
+            )
+        return value
+
+    @field_validator("label_prefix")
+    @classmethod
+    def _label_prefix_is_dns_subdomain(cls, value: str) -> str:
+        if not _DNS_SUBDOMAIN.match(value):
+            raise ValueError(
+                f"{value!r} is not a label prefix "
+                "(a DNS subdomain such as modelregistry.opendatahub.io)"
+            )
+        return value
+
+    @field_validator("param_names")
+    @classmethod
+    def _param_names_are_three_names(cls, value: str) -> str:
+        try:
+            ParamNames.parse(value)
+        except InvalidParamNames as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("token_file", "ca_file", "webhook_cert_file", "webhook_key_file")
+    @classmethod
+    def _file_is_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_files_come_in_pairs(self) -> OperatorSettings:
+        if (self.webhook_cert_file is None) != (self.webhook_key_file is None):
+            raise ValueError(
+                "--webhook-cert-file and --webhook-key-file go together: give both or neither"
+            )
+        if self.webhook is WebhookMode.SERVICE and self.webhook_cert_file is None:
+            raise ValueError(
+                "--webhook service needs --webhook-cert-file and --webhook-key-file "
+                "(the mounted serving certificate)"
+            )
+        return self
+
+
+def flag_of(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def env_of(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def load_settings(**given: Any) -> OperatorSettings:
+    """Settings from explicit values (flags) over `REGISTRY_SYNC_*` variables over defaults.
+
+    Values given as None count as not given. Raises `SettingsError` naming every wrong setting.
+    """
+    explicit = {name: value for name, value in given.items() if value is not None}
+    try:
+        return OperatorSettings(**explicit)
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        location = item.get("loc") or ()
+        field_name = str(location[0]) if location else ""
+        reason = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
+        if field_name in OperatorSettings.model_fields:
+            problems.append(f"setting {flag_of(field_name)} ({env_of(field_name)}): {reason}")
+        elif item.get("type") == "extra_forbidden":
+            problems.append(f"unknown setting {field_name!r}")
+        else:
+            problems.append(f"settings: {reason}")
+    return "invalid settings:\n  " + "\n  ".join(problems)

@@ -1,0 +1,1 @@
+"""Serving the PipelineRun admission webhook and, for local runs, registering it."""

@@ -1,0 +1,38 @@
+"""Reading what the operator wrote: ModelBindings, their conditions, the modelregistry labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from support.cluster_objects import CustomResource
+
+MODEL_BINDINGS = CustomResource("registry-sync.io", "v1alpha1", "modelbindings", "ModelBinding")
+
+PREFIX = "modelregistry.opendatahub.io"
+MODEL_ID = f"{PREFIX}/registered-model-id"
+VERSION_ID = f"{PREFIX}/model-version-id"
+REGISTRY_NAME = f"{PREFIX}/name"
+
+
+def binding_or_none(
+    api_client: client.ApiClient, namespace: str, name: str
+) -> dict[str, Any] | None:
+    try:
+        return MODEL_BINDINGS.get(api_client, namespace, name)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def condition(binding: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    """The condition of type `kind` in a binding's status, or None."""
+    if binding is None:
+        return None
+    for found in binding.get("status", {}).get("conditions", []):
+        if found.get("type") == kind:
+            return dict(found)
+    return None
