@@ -46,10 +46,12 @@ from registry_sync.registry.models import (
     ArtifactRecord,
     EntityState,
     ErrorBody,
+    InferenceServiceRecord,
     MetadataValue,
     ModelVersionRecord,
     Page,
     RegisteredModelRecord,
+    ServingEnvironmentRecord,
     custom_properties_json,
 )
 
@@ -57,7 +59,14 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=10.0)
 DEFAULT_PAGE_SIZE = 100
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-RecordT = TypeVar("RecordT", RegisteredModelRecord, ModelVersionRecord, ArtifactRecord)
+RecordT = TypeVar(
+    "RecordT",
+    RegisteredModelRecord,
+    ModelVersionRecord,
+    ArtifactRecord,
+    ServingEnvironmentRecord,
+    InferenceServiceRecord,
+)
 
 
 class OrderBy(StrEnum):
@@ -339,6 +348,19 @@ class RegistryClient:
         """The artifacts of one version, of every type (check `is_model_artifact`)."""
         path = f"/model_versions/{_checked_id('model version', version_id)}/artifacts"
         return self._pages(path, ArtifactRecord, order_by, sort_order, page_size)
+
+    def serving_environment_pages(
+        self, *, page_size: int | None = None
+    ) -> AsyncGenerator[Page[ServingEnvironmentRecord], None]:
+        return self._pages("/serving_environments", ServingEnvironmentRecord, None, None, page_size)
+
+    def inference_service_pages(
+        self, serving_environment_id: str, *, page_size: int | None = None
+    ) -> AsyncGenerator[Page[InferenceServiceRecord], None]:
+        """The InferenceService records of one serving environment."""
+        environment = _checked_id("serving environment", serving_environment_id)
+        path = f"/serving_environments/{environment}/inference_services"
+        return self._pages(path, InferenceServiceRecord, None, None, page_size)
 
     async def list_registered_models(self) -> list[RegisteredModelRecord]:
         return [item async for page in self.registered_model_pages() for item in page.items]

@@ -286,6 +286,22 @@ class ArtifactRecord(_Entity):
         )
 
 
+class ServingEnvironmentRecord(_Entity):
+    """Where models are served; OpenShift AI names one after each namespace."""
+
+    name: StrictStr
+
+
+class InferenceServiceRecord(_Entity):
+    """The registry's own record of a deployment: which model (and version) it serves."""
+
+    name: StrictStr = ""
+    serving_environment_id: EntityId = Field(alias="servingEnvironmentId")
+    registered_model_id: EntityId = Field(alias="registeredModelId")
+    model_version_id: EntityId | None = Field(default=None, alias="modelVersionId")
+    runtime: StrictStr | None = None
+
+
 RecordT = TypeVar("RecordT", bound=_Entity)
 
 

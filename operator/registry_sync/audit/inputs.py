@@ -1,0 +1,217 @@
+"""What an audit reads: the namespace's objects and the registry, with GET and LIST only.
+
+Nothing here writes anywhere: the Kubernetes side is two paged LISTs through the official
+client, the registry side the snapshot source's GETs and the InferenceService records'
+GETs. Anything that stops the audit is an `AuditImpossible` whose message says what could
+not be read and what to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, cast
+
+import urllib3.exceptions
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from registry_sync.audit.registry_records import read_inference_service_records
+from registry_sync.audit.verdicts import RegistryInferenceServiceRecord
+from registry_sync.domain.snapshot import RegistrySnapshot
+from registry_sync.kube import load_api_client
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.errors import RegistryError
+from registry_sync.registry.snapshot_source import RegistrySnapshotSource
+
+PAGE_SIZE: Final = 500
+"""Objects per LIST page; a namespace needing more than one page is large (progress shown)."""
+
+Progress = Callable[[str], None]
+
+
+class AuditImpossible(Exception):
+    """The audit could not read what it needs; the message says what and what to check."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.plural}.{self.group}/{self.version}"
+
+
+INFERENCE_SERVICES: Final = Resource(
+    "serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"
+)
+PIPELINE_RUNS: Final = Resource("tekton.dev", "v1", "pipelineruns", "PipelineRun")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditInputs:
+    """Everything `audit_namespace` judges, read at one time."""
+
+    namespace: str
+    inference_services: tuple[dict[str, Any], ...]
+    pipeline_runs: tuple[dict[str, Any], ...]
+    snapshot: RegistrySnapshot
+    records: tuple[RegistryInferenceServiceRecord, ...]
+    notes: tuple[str, ...]
+    read_at_ms: int
+
+
+async def read_audit_inputs(
+    namespace: str,
+    *,
+    registry_url: str,
+    token_file: Path | None,
+    ca_file: Path | None,
+    kubeconfig: str | None,
+    progress: Progress,
+) -> AuditInputs:
+    """Read the namespace and the registry at once; `AuditImpossible` if either fails."""
+    api_client = connect_to_cluster(kubeconfig)
+    try:
+        api = client.CustomObjectsApi(api_client)
+        cluster_side = asyncio.to_thread(read_namespace_objects, api, namespace, progress)
+        registry_side = read_registry(registry_url, token_file, ca_file, namespace)
+        (services, runs, notes), (snapshot, records) = await asyncio.gather(
+            cluster_side, registry_side
+        )
+    finally:
+        api_client.close()  # type: ignore[no-untyped-call]
+    return AuditInputs(
+        namespace=namespace,
+        inference_services=services,
+        pipeline_runs=runs,
+        snapshot=snapshot,
+        records=records,
+        notes=notes,
+        read_at_ms=int(time.time() * 1000),
+    )
+
+
+def connect_to_cluster(kubeconfig: str | None) -> client.ApiClient:
+    """An ApiClient for the kubeconfig (`--kubeconfig`, else KUBECONFIG, else the default)."""
+    try:
+        if kubeconfig is None:
+            return load_api_client(None)
+        # An explicit --kubeconfig wins, also inside a pod with a service account.
+        configuration = client.Configuration()
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration
+        )
+        return client.ApiClient(configuration)
+    except (config.ConfigException, OSError, ValueError) as error:
+        where = kubeconfig or "KUBECONFIG / ~/.kube/config"
+        raise AuditImpossible(
+            f"cannot load a Kubernetes configuration from {where}: {error}; "
+            "give --kubeconfig or log in (oc login / kubectl config use-context)"
+        ) from None
+
+
+def read_namespace_objects(
+    api: client.CustomObjectsApi, namespace: str, progress: Progress
+) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...], tuple[str, ...]]:
+    """Every InferenceService and PipelineRun of the namespace, and notes on what is absent.
+
+    Blocking (the official client): call it through `asyncio.to_thread` from async code.
+    """
+    services = _list_all(api, INFERENCE_SERVICES, namespace, progress)
+    if services is None:
+        raise AuditImpossible(
+            f"the cluster does not serve {INFERENCE_SERVICES.full_name}: is KServe "
+            "(OpenShift AI model serving) installed?"
+        )
+    runs = _list_all(api, PIPELINE_RUNS, namespace, progress)
+    notes: list[str] = []
+    if runs is None:
+        notes.append(
+            f"the cluster does not serve {PIPELINE_RUNS.full_name} (no Tekton / OpenShift "
+            "Pipelines): no PipelineRuns were audited"
+        )
+        runs = ()
+    return services, runs, tuple(notes)
+
+
+def _list_all(
+    api: client.CustomObjectsApi, resource: Resource, namespace: str, progress: Progress
+) -> tuple[dict[str, Any], ...] | None:
+    """All objects of one resource in the namespace, page by page; None if it is not served."""
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        try:
+            page = cast(
+                dict[str, Any],
+                api.list_namespaced_custom_object(
+                    resource.group,
+                    resource.version,
+                    namespace,
+                    resource.plural,
+                    limit=PAGE_SIZE,
+                    _continue=token,
+                ),
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise AuditImpossible(_refusal(error, resource, namespace)) from None
+        except urllib3.exceptions.HTTPError as error:
+            host = api.api_client.configuration.host
+            raise AuditImpossible(
+                f"cannot reach the Kubernetes API server at {host} to list "
+                f"{resource.plural} in {namespace}: {error}; check the kubeconfig and network"
+            ) from None
+        items.extend(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue") or None
+        if token is None:
+            if len(items) > PAGE_SIZE:
+                progress(f"listed {len(items)} {resource.kind}s in {namespace}")
+            return tuple(items)
+        progress(f"listed {len(items)} {resource.kind}s in {namespace} so far…")
+
+
+def _refusal(error: ApiException, resource: Resource, namespace: str) -> str:
+    try:
+        said = str(json.loads(error.body or "{}").get("message") or error.reason or "")
+    except (ValueError, AttributeError):
+        said = str(error.reason or "")
+    advice = (
+        f"the kubeconfig's user needs get and list on {resource.plural}.{resource.group} in "
+        f"{namespace}"
+        if error.status in (401, 403)
+        else "check the API server's health"
+    )
+    return (
+        f"listing {resource.plural}.{resource.group} in {namespace} failed: "
+        f"HTTP {error.status} {said}".rstrip()
+        + f"; {advice}"
+    )
+
+
+async def read_registry(
+    registry_url: str, token_file: Path | None, ca_file: Path | None, namespace: str
+) -> tuple[RegistrySnapshot, tuple[RegistryInferenceServiceRecord, ...]]:
+    """The registry's snapshot and the InferenceService records of the namespace."""
+    try:
+        registry = RegistryClient(registry_url, token_file=token_file, ca_file=ca_file)
+    except ValueError as error:
+        raise AuditImpossible(f"cannot use the Model Registry at {registry_url}: {error}") from None
+    async with registry:
+        try:
+            source = RegistrySnapshotSource(registry, full_resync_interval_s=None)
+            snapshot = await source.refresh()
+            records = await read_inference_service_records(registry, namespace)
+        except RegistryError as error:
+            raise AuditImpossible(f"cannot read the Model Registry: {error}") from None
+    return snapshot, records
