@@ -35,17 +35,29 @@ class PipelineRunAdmission:
         self._metrics = metrics
         self._binding_wait_s = binding_wait_s
 
+    @property
+    def param_names(self) -> ParamNames:
+        return self._param_names
+
+    async def target_binding(self, run: Mapping[str, Any]) -> tuple[BindingView | None, bool]:
+        """The binding of the run's target, and whether the target exists unmanaged.
+
+        A target not resolved yet (applied together with the run) is waited for briefly.
+        """
+        target = target_of(run)
+        if target is None:
+            return None, False
+        entry = self._book.get(target)
+        if _unresolved(entry) and not self._book.is_unmanaged(target):
+            entry = await self._book.wait_for(target, self._binding_wait_s)
+        view = binding_view(entry) if entry is not None else None
+        return view, self._book.is_unmanaged(target)
+
     async def review(self, run: Mapping[str, Any]) -> AdmissionDecision:
         started = time.perf_counter()
-        target = target_of(run)
-        entry = self._book.get(target) if target else None
-        if target and _unresolved(entry) and not self._book.is_unmanaged(target):
-            entry = await self._book.wait_for(target, self._binding_wait_s)
+        binding, unmanaged = await self.target_binding(run)
         decision = decide_admission(
-            run,
-            binding_view(entry) if entry is not None else None,
-            self._param_names,
-            inference_service_exists=bool(target and self._book.is_unmanaged(target)),
+            run, binding, self._param_names, inference_service_exists=unmanaged
         )
         if isinstance(decision, Admitted):
             if decision.changed:

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 ISVC_GROUP, ISVC_VERSION, ISVC_PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 BINDING_GROUP, BINDING_VERSION, BINDING_PLURAL = "registry-sync.io", "v1alpha1", "modelbindings"
 BINDING_KIND = "ModelBinding"
+RUN_GROUP, RUN_VERSION, RUN_PLURAL = "tekton.dev", "v1", "pipelineruns"
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -172,3 +173,26 @@ class KubeObjects:
             raise KubeWriteError(
                 "posting Event about", f"{metadata['namespace']}/{metadata['name']}", error
             ) from None
+
+    def create_pipeline_run(self, body: Mapping[str, Any]) -> bool:
+        """Create a PipelineRun; False when one of that name exists already."""
+        namespace = body["metadata"]["namespace"]
+        try:
+            self._custom.create_namespaced_custom_object(
+                RUN_GROUP, RUN_VERSION, namespace, RUN_PLURAL, dict(body)
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            target = f"{namespace}/{body['metadata']['name']}"
+            raise KubeWriteError("creating PipelineRun", target, error) from None
+        return True
+
+    def patch_pipeline_run(self, ref: ObjectRef, patch: Mapping[str, Any]) -> None:
+        try:
+            self._custom.patch_namespaced_custom_object(
+                RUN_GROUP, RUN_VERSION, ref.namespace, RUN_PLURAL, ref.name,
+                dict(patch), _content_type=MERGE_PATCH,
+            )  # fmt: skip
+        except ApiException as error:
+            raise KubeWriteError("patching PipelineRun", str(ref), error) from None

@@ -19,6 +19,7 @@ from registry_sync.reconciler import InferenceServiceReconciler, ReconcilerConfi
 from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.errors import RegistryError
 from registry_sync.registry.snapshot_source import RegistrySnapshotSource
+from registry_sync.run_guard import PipelineRunGuard
 from registry_sync.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Services:
     metrics: OperatorMetrics
     reconciler: InferenceServiceReconciler
     admission: PipelineRunAdmission
+    guard: PipelineRunGuard
     refresher: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
@@ -78,7 +80,10 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
     admission = PipelineRunAdmission(book, ParamNames.parse(settings.param_names), metrics)
-    services = Services(settings, namespace, client, source, book, metrics, reconciler, admission)
+    guard = PipelineRunGuard(admission, kube)
+    services = Services(
+        settings, namespace, client, source, book, metrics, reconciler, admission, guard
+    )
     try:
         await source.refresh()
     except RegistryError as error:

@@ -13,6 +13,8 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     lifecycle.register(registry)
     inference_services.register(registry)
-    if settings.webhook is not WebhookMode.OFF:
+    if settings.webhook is WebhookMode.OFF:
+        pipeline_runs.register_without_webhook(registry)
+    else:
         pipeline_runs.register(registry)
     return registry

@@ -13,7 +13,8 @@ from typing import Any
 
 import kopf
 
-from registry_sync.kube import load_api_client
+from registry_sync.domain.admission import TARGET_LABEL
+from registry_sync.kube import RUN_GROUP, RUN_PLURAL, load_api_client
 from registry_sync.services import Services, start_services
 from registry_sync.settings import OperatorSettings, WebhookMode
 from registry_sync.webhook.certificates import make_serving_certificate
@@ -34,7 +35,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.startup(id="start-services", registry=registry)
     async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         operator_settings: OperatorSettings = memo["operator_settings"]
-        configure_kopf(settings)
+        configure_kopf(settings, operator_settings)
         await configure_webhook(settings, operator_settings, memo["namespace"])
         memo["services"] = await start_services(operator_settings, memo["namespace"])
 
@@ -45,8 +46,8 @@ def register(registry: kopf.OperatorRegistry) -> None:
             await services.close()
 
 
-def configure_kopf(settings: kopf.OperatorSettings) -> None:
-    """Kopf settings chosen on purpose (README "How it runs")."""
+def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
+    """Kopf settings chosen on purpose."""
     settings.posting.level = logging.WARNING  # handler log lines are not turned into Events
     # A watch that goes quiet is restarted: a silently dead connection must not stall it.
     settings.watching.server_timeout = 300
@@ -54,6 +55,9 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.watching.inactivity_timeout = 600
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
+    if operator.webhook is WebhookMode.OFF:
+        # Only opted-in runs reach the process: unrelated runs cost nothing.
+        settings.watching.label_selectors[RUN_GROUP, RUN_PLURAL] = TARGET_LABEL
 
 
 async def configure_webhook(

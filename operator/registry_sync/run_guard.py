@@ -1,0 +1,68 @@
+"""No-webhook mode: corrects opted-in PipelineRuns after creation, the only way Tekton allows.
+
+Pending runs are replaced by a corrected copy and cancelled; started runs with wrong params
+are cancelled before they publish. Both steps are idempotent: the copy's name is derived
+from the original's, and the original is cancelled only once the copy exists, so a restart
+between the two finishes the job without a second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from registry_sync.admission import PipelineRunAdmission
+from registry_sync.domain.replacement import Cancel, Leave, Replace, decide_without_webhook
+from registry_sync.kube import RUN_GROUP, RUN_VERSION, KubeObjects, KubeWriteError, ObjectRef
+
+log = logging.getLogger(__name__)
+
+
+class PipelineRunGuard:
+    def __init__(self, admission: PipelineRunAdmission, kube: KubeObjects) -> None:
+        self._admission = admission
+        self._kube = kube
+
+    async def on_pipeline_run(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        if event_type == "DELETED":
+            return
+        binding, unmanaged = await self._admission.target_binding(body)
+        action = decide_without_webhook(
+            body, binding, self._admission.param_names, inference_service_exists=unmanaged
+        )
+        metadata = body.get("metadata", {})
+        ref = ObjectRef(metadata.get("namespace", ""), metadata.get("name", ""))
+        try:
+            match action:
+                case Leave(why=why):
+                    log.debug("PipelineRun %s left alone: %s", ref, why)
+                case Replace(copy=copy, cancel_patch=cancel_patch, message=message):
+                    created = await asyncio.to_thread(self._kube.create_pipeline_run, copy)
+                    if not created:
+                        log.info("PipelineRun %s: its copy exists already", ref)
+                    await asyncio.to_thread(self._kube.patch_pipeline_run, ref, cancel_patch)
+                    await self._event(body, "Normal", "Replaced", message)
+                case Cancel(patch=patch, reason=reason, message=message):
+                    await asyncio.to_thread(self._kube.patch_pipeline_run, ref, patch)
+                    await self._event(body, "Warning", reason, message)
+        except KubeWriteError as error:
+            # The next event of this run (or a restart's listing) tries again.
+            log.warning("%s", error)
+
+    async def _event(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        metadata = body.get("metadata", {})
+        subject = {
+            "apiVersion": f"{RUN_GROUP}/{RUN_VERSION}",
+            "kind": "PipelineRun",
+            "metadata": {
+                "name": metadata.get("name"),
+                "namespace": metadata.get("namespace"),
+                "uid": metadata.get("uid"),
+            },
+        }
+        try:
+            await asyncio.to_thread(self._kube.post_event, subject, type_, reason, message)
+        except KubeWriteError as error:  # Events are best-effort
+            log.warning("could not post Event %s: %s", reason, error)
