@@ -47,6 +47,16 @@ def test_seed_labels_are_corrected_and_the_binding_is_ready(
         "mistral-24b-quantized", "True", "Resolved",
     ]  # fmt: skip
 
+    def correction_event() -> str | None:
+        events = kube.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={ISVC_NAME}"
+        ).items
+        found = [e.message for e in events if e.reason == "LabelsCorrected"]
+        return found[0] if found else None
+
+    message = kube.wait_for(correction_event, timeout=15, description="LabelsCorrected Event")
+    assert f"model-version-id={seed.small_version} (was {seed.optimized_version})" in message
+
 
 def test_metrics_and_liveness_are_served(
     kube: Cluster, namespace: str, seed: SeedIds, dev_registry: RunningRegistry, tmp_path: Path
