@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry_sync.domain.params import InvalidParamNames, ParamNames
+from registry_sync.registry.client import api_url_of
 
 ENV_PREFIX = "REGISTRY_SYNC_"
 
@@ -41,10 +41,17 @@ class SettingsError(ValueError):
     """A setting has a wrong value; the message names the flag and the variable."""
 
 
-class OperatorSettings(BaseSettings):
-    """The settings of `registry-sync run` (defaults as documented in README)."""
+def _readable_file(value: Path | None) -> Path | None:
+    if value is not None and not value.is_file():
+        raise ValueError(f"{str(value)!r} is not a readable file")
+    return value
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+class RegistrySettings(BaseSettings):
+    """The settings `registry-sync run` and `registry-sync audit` share: one environment
+    serves both."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     namespace: str | None = None
     registry_url: str | None = None
@@ -52,17 +59,7 @@ class OperatorSettings(BaseSettings):
     token_file: Path | None = None
     ca_file: Path | None = None
     label_prefix: str = "modelregistry.opendatahub.io"
-    refresh_seconds: float = Field(default=30.0, gt=0, le=86400)
     param_names: str = "vllm_model_name,model_name,version_name"
-    webhook: WebhookMode = WebhookMode.URL
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = Field(default=9443, ge=1, le=65535)
-    webhook_cert_file: Path | None = None
-    webhook_key_file: Path | None = None
-    metrics_port: int = Field(default=8080, ge=0, le=65535)
-    health_port: int = Field(default=8081, ge=0, le=65535)
-    gitops_max_corrections: int = Field(default=3, ge=1)
-    gitops_window_seconds: float = Field(default=600.0, gt=0)
 
     @field_validator("namespace")
     @classmethod
@@ -76,14 +73,7 @@ class OperatorSettings(BaseSettings):
     def _registry_url_is_http(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                f"{value!r} is not an http(s) URL of the Model Registry, "
-                "e.g. https://registry.example.svc:8443"
-            )
-        if parts.query or parts.fragment:
-            raise ValueError(f"{value!r} must not carry a query or fragment")
+        api_url_of(value)  # raises ValueError naming what is wrong
         return value.rstrip("/")
 
     @field_validator("registry_name")
@@ -114,12 +104,32 @@ class OperatorSettings(BaseSettings):
             raise ValueError(str(error)) from None
         return value
 
-    @field_validator("token_file", "ca_file", "webhook_cert_file", "webhook_key_file")
+    @field_validator("token_file", "ca_file")
     @classmethod
     def _file_is_readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"{str(value)!r} is not a readable file")
-        return value
+        return _readable_file(value)
+
+
+class OperatorSettings(RegistrySettings):
+    """The settings of `registry-sync run` (defaults as documented in README)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    refresh_seconds: float = Field(default=30.0, gt=0, le=86400)
+    webhook: WebhookMode = WebhookMode.URL
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=9443, ge=1, le=65535)
+    webhook_cert_file: Path | None = None
+    webhook_key_file: Path | None = None
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    health_port: int = Field(default=8081, ge=0, le=65535)
+    gitops_max_corrections: int = Field(default=3, ge=1)
+    gitops_window_seconds: float = Field(default=600.0, gt=0)
+
+    @field_validator("webhook_cert_file", "webhook_key_file")
+    @classmethod
+    def _webhook_file_is_readable(cls, value: Path | None) -> Path | None:
+        return _readable_file(value)
 
     @model_validator(mode="after")
     def _webhook_files_come_in_pairs(self) -> OperatorSettings:
@@ -143,25 +153,33 @@ def env_of(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
+SettingsT = TypeVar("SettingsT", bound=RegistrySettings)
+
+
 def load_settings(**given: Any) -> OperatorSettings:
     """Settings from explicit values (flags) over `REGISTRY_SYNC_*` variables over defaults.
 
     Values given as None count as not given. Raises `SettingsError` naming every wrong setting.
     """
+    return load_settings_as(OperatorSettings, **given)
+
+
+def load_settings_as(kind: type[SettingsT], **given: Any) -> SettingsT:
+    """`load_settings` for any of the settings classes."""
     explicit = {name: value for name, value in given.items() if value is not None}
     try:
-        return OperatorSettings(**explicit)
+        return kind(**explicit)
     except ValidationError as error:
-        raise SettingsError(describe_validation_error(error)) from None
+        raise SettingsError(describe_validation_error(error, kind)) from None
 
 
-def describe_validation_error(error: ValidationError) -> str:
+def describe_validation_error(error: ValidationError, kind: type[RegistrySettings]) -> str:
     problems = []
     for item in error.errors():
         location = item.get("loc") or ()
         field_name = str(location[0]) if location else ""
         reason = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
-        if field_name in OperatorSettings.model_fields:
+        if field_name in kind.model_fields:
             problems.append(f"setting {flag_of(field_name)} ({env_of(field_name)}): {reason}")
         elif item.get("type") == "extra_forbidden":
             problems.append(f"unknown setting {field_name!r}")

@@ -20,7 +20,7 @@ Rules (docs/audit.md):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -34,7 +34,14 @@ from registry_sync.domain.binding import (
 from registry_sync.domain.inference_service import StorageUri
 from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, plan_params
 from registry_sync.domain.reference_index import IndexedArtifact, ReferenceIndex
-from registry_sync.domain.resolution import Candidate, Outcome, Resolution, resolve
+from registry_sync.domain.resolution import (
+    Candidate,
+    Outcome,
+    Resolution,
+    candidates_of,
+    id_order,
+    resolve,
+)
 from registry_sync.domain.snapshot import RegistrySnapshot
 
 TARGET_LABEL: Final = "registry-sync.io/inference-service"
@@ -317,7 +324,7 @@ def audit_namespace(
         tag_reuse=find_tag_reuse(index),
         records=tuple(
             _judge_record(record, by_name, snapshot)
-            for record in sorted(records, key=lambda r: (r.name, _id_order(r.id)))
+            for record in sorted(records, key=lambda r: (r.name, id_order(r.id)))
         ),
         notes=tuple(notes),
     )
@@ -647,10 +654,10 @@ def find_tag_reuse(index: ReferenceIndex) -> tuple[TagReuse, ...]:
     live = [entry for entries in index.by_version.values() for entry in entries if entry.live]
     claims: list[tuple[IndexedArtifact, tuple[Candidate, ...]]] = []
     for entry in live:
-        versions = _one_per_version(m for m in index.matching(entry.reference) if m.live)
+        versions = candidates_of(m for m in index.matching(entry.reference) if m.live)
         if len(versions) > 1:
             claims.append((entry, versions))
-    claims.sort(key=lambda claim: (-len(claim[1]), _id_order(claim[0].artifact.id)))
+    claims.sort(key=lambda claim: (-len(claim[1]), id_order(claim[0].artifact.id)))
     found: list[TagReuse] = []
     reported: list[frozenset[str]] = []
     for entry, versions in claims:
@@ -660,29 +667,6 @@ def find_tag_reuse(index: ReferenceIndex) -> tuple[TagReuse, ...]:
         reported.append(ids)
         found.append(TagReuse(reference=entry.reference.canonical, versions=versions))
     return tuple(found)
-
-
-def _one_per_version(entries: Iterable[IndexedArtifact]) -> tuple[Candidate, ...]:
-    """One candidate per version (its lowest artifact id), ordered by model and version id."""
-    by_version: dict[str, IndexedArtifact] = {}
-    for entry in entries:
-        kept = by_version.get(entry.version.id)
-        if kept is None or _id_order(entry.artifact.id) < _id_order(kept.artifact.id):
-            by_version[entry.version.id] = entry
-    ordered = sorted(
-        by_version.values(), key=lambda e: (_id_order(e.model.id), _id_order(e.version.id))
-    )
-    return tuple(
-        Candidate(
-            registered_model_id=entry.model.id,
-            registered_model_name=entry.model.name,
-            model_version_id=entry.version.id,
-            model_version_name=entry.version.name,
-            artifact_id=entry.artifact.id,
-            artifact_uri=entry.artifact.uri,
-        )
-        for entry in ordered
-    )
 
 
 def _judge_record(
@@ -765,14 +749,6 @@ def _labels(body: object) -> dict[str, str]:
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _id_order(identifier: str) -> tuple[int, int, str]:
-    """Registry ids are decimal strings: order them as numbers, anything else after them."""
-    if identifier.isascii() and identifier.isdigit():
-        stripped = identifier.lstrip("0")
-        return (0, len(stripped), stripped)
-    return (1, 0, identifier)
 
 
 __all__ = [

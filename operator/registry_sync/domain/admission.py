@@ -83,14 +83,21 @@ def decide_admission(
         return Denied(
             "UnknownInferenceService", _unknown_target(run_name, target, inference_service_exists)
         )
-    names = _names(binding)
-    if not binding.ready or names is None:
+    if not binding.ready:
         return Denied(
             binding.reason or "NotReady",
             f"PipelineRun {run_name}: the ModelBinding of InferenceService {target} is not "
             f"Ready ({binding.reason}): {binding.message}. The run would publish results to "
             f"a guessed model, so it is refused; see `oc describe mb {target}`, fix the cause, "
             "and create the run again.",
+        )
+    names = _names(binding)
+    if names is None:
+        return Denied(
+            "IncompleteBinding",
+            f"PipelineRun {run_name}: the ModelBinding of InferenceService {target} names no "
+            "complete model version (vLLM name, model, version and version id), so the run "
+            f"is refused rather than guessed; see `oc describe mb {target}`.",
         )
     spec = run.get("spec") if isinstance(run, Mapping) else None
     if spec is not None and not isinstance(spec, Mapping):

@@ -231,7 +231,7 @@ def _resolve_unpinned(
     uri = reference.canonical
     taken_at = index.snapshot.taken_at_ms
     matching = index.matching(reference)
-    candidates = _candidates(_agreeing(matching, known_digest))
+    candidates = candidates_of(_agreeing(matching, known_digest))
     if len(candidates) == 1:
         chosen = candidates[0]
         return _answer(Outcome.RESOLVED, f"{uri} is {chosen.describe()}", uri, chosen, (), taken_at)
@@ -291,8 +291,8 @@ def _resolve_pin(
             f"({registered}) matches the deployed {uri}"
             + (f" (running digest {known_digest})" if known_digest is not None else "")
         )
-    chosen = _candidates(agreeing)[0]
-    others = _candidates(_agreeing(index.matching(reference), known_digest))
+    chosen = candidates_of(agreeing)[0]
+    others = candidates_of(_agreeing(index.matching(reference), known_digest))
     return _answer(
         Outcome.PINNED,
         f"{uri} is {chosen.describe()}, as pinned by the annotation {PIN_ANNOTATION}",
@@ -345,15 +345,15 @@ def _digest_differs(reference: StorageReference, known_digest: str | None) -> bo
     )
 
 
-def _candidates(entries: Iterable[IndexedArtifact]) -> tuple[Candidate, ...]:
+def candidates_of(entries: Iterable[IndexedArtifact]) -> tuple[Candidate, ...]:
     """One candidate per version (its lowest artifact id), ordered by model and version id."""
     by_version: dict[str, IndexedArtifact] = {}
     for entry in entries:
         kept = by_version.get(entry.version.id)
-        if kept is None or _id_order(entry.artifact.id) < _id_order(kept.artifact.id):
+        if kept is None or id_order(entry.artifact.id) < id_order(kept.artifact.id):
             by_version[entry.version.id] = entry
     ordered = sorted(
-        by_version.values(), key=lambda e: (_id_order(e.model.id), _id_order(e.version.id))
+        by_version.values(), key=lambda e: (id_order(e.model.id), id_order(e.version.id))
     )
     return tuple(
         Candidate(
@@ -368,7 +368,7 @@ def _candidates(entries: Iterable[IndexedArtifact]) -> tuple[Candidate, ...]:
     )
 
 
-def _id_order(identifier: str) -> tuple[int, int, str]:
+def id_order(identifier: str) -> tuple[int, int, str]:
     """Registry ids are decimal strings: order them as numbers, anything else after them."""
     if identifier.isascii() and identifier.isdigit():
         return (0, len(identifier.lstrip("0")), identifier.lstrip("0"))

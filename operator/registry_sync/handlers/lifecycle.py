@@ -55,6 +55,10 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) 
     settings.watching.inactivity_timeout = 600
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
+    # No cluster-wide watch of namespaces and CRDs: the one namespace is known, and a
+    # namespaced Role could not grant those watches (Kopf would retry and warn forever).
+    # Resource kinds are discovered once at start; a CRD installed later needs a restart.
+    settings.scanning.disabled = True
     if operator.webhook is WebhookMode.OFF:
         # Only opted-in runs reach the process: unrelated runs cost nothing.
         settings.watching.label_selectors[RUN_GROUP, RUN_PLURAL] = TARGET_LABEL
