@@ -313,15 +313,17 @@ class RegistryStore:
         return copy.deepcopy(entity)
 
     def all(self, kind: EntityKind) -> list[Json]:
-        """Copies of every entity of `kind` (every artifact type for an artifact kind)."""
-        return [copy.deepcopy(e) for e in self._entities[kind.collection].values()]
+        """Every entity of `kind` (every artifact type for an artifact kind).
+
+        The stored dicts themselves, not copies: list answers only read and serialise them,
+        and copying the whole registry on every list made large registries slow.
+        """
+        return list(self._entities[kind.collection].values())
 
     def artifacts_of_version(self, version_id: str) -> list[Json]:
+        """The stored artifacts of one version (read-only, like `all`)."""
         self.get(MODEL_VERSION, version_id)
-        return [
-            copy.deepcopy(self._entities["artifacts"][a])
-            for a in self._version_artifacts.get(version_id, [])
-        ]
+        return [self._entities["artifacts"][a] for a in self._version_artifacts.get(version_id, [])]
 
     def versions_of_artifact(self, artifact_id: str) -> list[str]:
         return [v for v, artifacts in self._version_artifacts.items() if artifact_id in artifacts]
