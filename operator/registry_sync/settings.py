@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry_sync.domain.params import InvalidParamNames, ParamNames
@@ -120,29 +120,37 @@ class OperatorSettings(RegistrySettings):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=9443, ge=1, le=65535)
     webhook_cert_file: Path | None = None
-    webhook_key_file: Path | None = None
+    # Validated even when not given: the pairing rules below live in its validator.
+    webhook_key_file: Path | None = Field(default=None, validate_default=True)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)
     gitops_max_corrections: int = Field(default=3, ge=1)
     gitops_window_seconds: float = Field(default=600.0, gt=0)
 
-    @field_validator("webhook_cert_file", "webhook_key_file")
+    @field_validator("webhook_cert_file")
     @classmethod
-    def _webhook_file_is_readable(cls, value: Path | None) -> Path | None:
+    def _webhook_cert_is_readable(cls, value: Path | None) -> Path | None:
         return _readable_file(value)
 
-    @model_validator(mode="after")
-    def _webhook_files_come_in_pairs(self) -> OperatorSettings:
-        if (self.webhook_cert_file is None) != (self.webhook_key_file is None):
+    @field_validator("webhook_key_file")
+    @classmethod
+    def _webhook_files_come_in_pairs(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # A field validator (not a model validator) so that this is reported together with
+        # every other wrong setting; the fields before this one are in `info.data`.
+        cert_given = info.data.get("webhook_cert_file") is not None
+        cert_failed = "webhook_cert_file" not in info.data
+        if not cert_failed and cert_given != (value is not None):
             raise ValueError(
-                "--webhook-cert-file and --webhook-key-file go together: give both or neither"
+                "--webhook-cert-file (REGISTRY_SYNC_WEBHOOK_CERT_FILE) and --webhook-key-file "
+                "(REGISTRY_SYNC_WEBHOOK_KEY_FILE) go together: give both or neither"
             )
-        if self.webhook is WebhookMode.SERVICE and self.webhook_cert_file is None:
+        if info.data.get("webhook") is WebhookMode.SERVICE and value is None and not cert_failed:
             raise ValueError(
-                "--webhook service needs --webhook-cert-file and --webhook-key-file "
-                "(the mounted serving certificate)"
+                "--webhook service needs --webhook-cert-file (REGISTRY_SYNC_WEBHOOK_CERT_FILE) "
+                "and --webhook-key-file (REGISTRY_SYNC_WEBHOOK_KEY_FILE): the mounted serving "
+                "certificate"
             )
-        return self
+        return _readable_file(value)
 
 
 def flag_of(field_name: str) -> str:

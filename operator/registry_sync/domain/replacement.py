@@ -80,7 +80,7 @@ def decide_without_webhook(
         return Leave("the PipelineRun has no name yet")
     spec = run.get("spec")
     spec_status = spec.get("status") if isinstance(spec, Mapping) else None
-    if spec_status in _STOPPED:
+    if isinstance(spec_status, str) and spec_status in _STOPPED:
         return Leave("already cancelled")
     if is_finished(run):
         return Leave("already finished: too late to correct (registry-sync audit reports it)")

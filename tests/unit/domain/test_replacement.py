@@ -1,0 +1,576 @@
+"""What the operator does about a model-testing PipelineRun when no webhook is installed.
+
+Specification: DESIGN.md, "Model-testing PipelineRuns" (without a webhook). Tekton refuses
+spec changes to an existing run except cancelling it, so a pending run with wrong params is
+replaced by a corrected copy and cancelled; a started one is cancelled before it publishes;
+finished and cancelled runs are left alone. The params and binding rules are the webhook's.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from registry_sync.domain.admission import (
+    ORIGINAL_PARAMS_ANNOTATION,
+    TARGET_LABEL,
+    VERSION_ANNOTATION,
+    BindingView,
+)
+from registry_sync.domain.params import ParamNames
+from registry_sync.domain.replacement import (
+    CANCELLED_BECAUSE_ANNOTATION,
+    REPLACED_BY_ANNOTATION,
+    REPLACEMENT_OF_ANNOTATION,
+    REPLACEMENT_OF_LABEL,
+    Cancel,
+    Leave,
+    Replace,
+    decide_without_webhook,
+    is_finished,
+    replacement_name,
+)
+from unit.domain.seed import INFERENCE_SERVICE_NAME, NAMESPACE
+from unit.domain.strategies import JSON_SCALARS, json_values
+
+RUN_NAME = "model-test-x7k2p"
+NAMES = ParamNames()
+PENDING = "PipelineRunPending"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+READY_BINDING = BindingView(
+    inference_service=INFERENCE_SERVICE_NAME,
+    ready=True,
+    reason="Resolved",
+    message="resolved to model 4 version 5",
+    served_name="mistral-24b-quantized",
+    model_name="Mistral-Small-24B-Instruct",
+    version_name="quantized-w4a16-2501",
+    version_id="5",
+)
+NOT_READY_BINDING = replace(
+    READY_BINDING,
+    ready=False,
+    reason="NotRegistered",
+    message="no registry artifact holds the deployed URI",
+    model_name=None,
+    version_name=None,
+    version_id=None,
+)
+
+WRONG_PARAMS = [
+    {"name": "inference_service_name", "value": INFERENCE_SERVICE_NAME},
+    {"name": "model_name", "value": "Mistral-24B-Instruct"},
+    {"name": "version_name", "value": "24b-w4a16-1gpu"},
+    {"name": "benchmark_profile", "value": "sweep"},
+]
+CORRECTED_PARAMS = [
+    {"name": "inference_service_name", "value": INFERENCE_SERVICE_NAME},
+    {"name": "model_name", "value": "Mistral-Small-24B-Instruct"},
+    {"name": "version_name", "value": "quantized-w4a16-2501"},
+    {"name": "benchmark_profile", "value": "sweep"},
+    {"name": "vllm_model_name", "value": "mistral-24b-quantized"},
+]
+RIGHT_PARAMS = [
+    {"name": "vllm_model_name", "value": "mistral-24b-quantized"},
+    {"name": "model_name", "value": "Mistral-Small-24B-Instruct"},
+    {"name": "version_name", "value": "quantized-w4a16-2501"},
+]
+
+
+def pipeline_run(
+    params: object = WRONG_PARAMS,
+    *,
+    spec_status: str | None = None,
+    status: dict[str, Any] | None = None,
+    name: object = RUN_NAME,
+) -> dict[str, Any]:
+    """A model-testing PipelineRun as the API server returns it."""
+    spec: dict[str, Any] = {
+        "pipelineRef": {"name": "model-testing"},
+        "params": copy.deepcopy(params),
+        "timeouts": {"pipeline": "1h0m0s"},
+        "taskRunTemplate": {"serviceAccountName": "pipeline"},
+    }
+    if spec_status is not None:
+        spec["status"] = spec_status
+    run: dict[str, Any] = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "uid": "0f1e2d3c-aaaa-bbbb-cccc-000000000001",
+            "resourceVersion": "48213",
+            "generation": 1,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {TARGET_LABEL: INFERENCE_SERVICE_NAME, "team": "perf"},
+            "annotations": {
+                "note": "nightly benchmark",
+                LAST_APPLIED: '{"kind":"PipelineRun"}',
+            },
+        },
+        "spec": spec,
+    }
+    if status is not None:
+        run["status"] = status
+    return run
+
+
+def pending_run(params: object = WRONG_PARAMS) -> dict[str, Any]:
+    return pipeline_run(params, spec_status=PENDING)
+
+
+def running_status() -> dict[str, Any]:
+    return {
+        "startTime": "2026-01-01T00:00:05Z",
+        "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Running"}],
+    }
+
+
+def decide(
+    run: dict[str, Any], binding: BindingView | None = READY_BINDING, *, exists: bool = False
+) -> Leave | Replace | Cancel:
+    return decide_without_webhook(run, binding, NAMES, inference_service_exists=exists)
+
+
+def replaced(run: dict[str, Any] | None = None) -> Replace:
+    action = decide(run if run is not None else pending_run())
+    assert isinstance(action, Replace), action
+    return action
+
+
+def cancelled(run: dict[str, Any], binding: BindingView | None = READY_BINDING) -> Cancel:
+    action = decide(run, binding)
+    assert isinstance(action, Cancel), action
+    return action
+
+
+# Left alone ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec_status", ["Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunCancelled"]
+)
+@pytest.mark.parametrize(
+    "binding", [READY_BINDING, NOT_READY_BINDING, None], ids=["ready", "not-ready", "unknown"]
+)
+def test_a_run_already_cancelled_is_left_alone(
+    spec_status: str, binding: BindingView | None
+) -> None:
+    assert decide(pipeline_run(spec_status=spec_status), binding) == Leave("already cancelled")
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        pytest.param({"conditions": [{"type": "Succeeded", "status": "True"}]}, id="succeeded"),
+        pytest.param({"conditions": [{"type": "Succeeded", "status": "False"}]}, id="failed"),
+        pytest.param({"completionTime": "2026-01-01T01:00:00Z"}, id="completion-time"),
+    ],
+)
+@pytest.mark.parametrize("binding", [READY_BINDING, NOT_READY_BINDING], ids=["ready", "not-ready"])
+def test_a_finished_run_is_left_alone(status: dict[str, Any], binding: BindingView) -> None:
+    action = decide(pipeline_run(status=status), binding)
+    assert isinstance(action, Leave)
+    assert "already finished" in action.why
+
+
+@pytest.mark.parametrize(
+    ("spec_status", "status"),
+    [
+        pytest.param(PENDING, None, id="pending"),
+        pytest.param(None, running_status(), id="running"),
+    ],
+)
+def test_a_run_with_the_right_params_is_left_alone(
+    spec_status: str | None, status: dict[str, Any] | None
+) -> None:
+    run = pipeline_run(RIGHT_PARAMS, spec_status=spec_status, status=status)
+    assert decide(run) == Leave("params already right")
+
+
+@pytest.mark.parametrize("name", [None, "", 7], ids=["missing", "empty", "not-a-string"])
+def test_a_run_without_a_name_is_left_alone(name: object) -> None:
+    run = pipeline_run(name=name)
+    assert decide(run, None) == Leave("the PipelineRun has no name yet")
+
+
+# A pending run with wrong params is replaced ----------------------------------------------------
+
+
+def test_the_copy_is_named_after_the_original() -> None:
+    metadata = replaced().copy["metadata"]
+    assert metadata["name"] == replacement_name(RUN_NAME) == f"{RUN_NAME}-rs"
+    assert metadata["namespace"] == NAMESPACE
+
+
+def test_the_copy_carries_the_corrected_params_in_the_originals_order() -> None:
+    assert replaced().copy["spec"]["params"] == CORRECTED_PARAMS
+
+
+def test_the_copy_has_the_same_spec_otherwise_and_is_still_pending() -> None:
+    run = pending_run()
+    spec = dict(replaced(run).copy["spec"])
+    del spec["params"]
+    expected = dict(run["spec"])
+    del expected["params"]
+    assert spec == expected
+    assert spec["status"] == PENDING
+
+
+def test_the_copy_keeps_the_labels_and_says_what_it_replaces() -> None:
+    assert replaced().copy["metadata"]["labels"] == {
+        TARGET_LABEL: INFERENCE_SERVICE_NAME,
+        "team": "perf",
+        REPLACEMENT_OF_LABEL: RUN_NAME,
+    }
+
+
+def test_the_copy_records_the_original_params_the_version_and_the_run_it_replaces() -> None:
+    annotations = replaced().copy["metadata"]["annotations"]
+    assert json.loads(annotations.pop(ORIGINAL_PARAMS_ANNOTATION)) == {
+        "vllm_model_name": None,
+        "model_name": "Mistral-24B-Instruct",
+        "version_name": "24b-w4a16-1gpu",
+    }
+    assert annotations == {
+        "note": "nightly benchmark",
+        VERSION_ANNOTATION: "5",
+        REPLACEMENT_OF_ANNOTATION: RUN_NAME,
+    }
+
+
+def test_the_copy_drops_the_last_applied_configuration() -> None:
+    assert LAST_APPLIED not in replaced().copy["metadata"]["annotations"]
+
+
+def test_the_copy_carries_none_of_the_originals_server_set_fields() -> None:
+    run = pending_run()
+    run["status"] = {"conditions": [{"type": "Succeeded", "status": "Unknown"}]}
+    body = replaced(run).copy
+    assert set(body) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(body["metadata"]) == {"name", "namespace", "labels", "annotations"}
+    assert (body["apiVersion"], body["kind"]) == ("tekton.dev/v1", "PipelineRun")
+
+
+def test_the_original_is_cancelled_pointing_at_its_copy() -> None:
+    patch = replaced().cancel_patch
+    assert patch["spec"] == {"status": "Cancelled"}
+    annotations = patch["metadata"]["annotations"]
+    assert annotations[REPLACED_BY_ANNOTATION] == f"{RUN_NAME}-rs"
+    assert f"replaced by {RUN_NAME}-rs" in annotations[CANCELLED_BECAUSE_ANNOTATION]
+
+
+def test_the_replacement_message_names_both_runs() -> None:
+    message = replaced().message
+    assert RUN_NAME in message
+    assert f"{RUN_NAME}-rs" in message
+
+
+def test_the_copy_shares_nothing_with_the_original() -> None:
+    run = pending_run()
+    before = copy.deepcopy(run)
+    body = replaced(run).copy
+    body["spec"]["timeouts"]["pipeline"] = "2h"
+    body["spec"]["params"][0]["value"] = "edited"
+    body["metadata"]["labels"]["team"] = "edited"
+    assert run == before
+
+
+def test_configured_param_names_are_used_for_the_copy() -> None:
+    names = ParamNames("served", "registry_model", "registry_version")
+    action = decide_without_webhook(pending_run([]), READY_BINDING, names)
+    assert isinstance(action, Replace)
+    assert [entry["name"] for entry in action.copy["spec"]["params"]] == list(names.as_tuple())
+
+
+# Started runs with wrong params, and runs that cannot be trusted, are cancelled ----------------
+
+
+def test_a_started_run_with_wrong_params_is_cancelled() -> None:
+    action = cancelled(pipeline_run(status=running_status()))
+    assert action.reason == "WrongParams"
+    assert action.patch["spec"] == {"status": "Cancelled"}
+
+
+def test_the_cancellation_says_which_params_were_wrong_and_what_to_do() -> None:
+    action = cancelled(pipeline_run(status=running_status()))
+    assert action.message.startswith(
+        f"PipelineRun {RUN_NAME} started with wrong params "
+        "(vllm_model_name, model_name, version_name)"
+    )
+    assert "spec.status: PipelineRunPending" in action.message
+    assert action.patch["metadata"]["annotations"][CANCELLED_BECAUSE_ANNOTATION] == action.message
+
+
+def test_a_run_not_yet_started_nor_pending_counts_as_started() -> None:
+    assert cancelled(pipeline_run()).reason == "WrongParams"
+
+
+@pytest.mark.parametrize(
+    ("binding", "reason"),
+    [
+        pytest.param(NOT_READY_BINDING, "NotRegistered", id="binding-not-ready"),
+        pytest.param(None, "UnknownInferenceService", id="unknown-target"),
+        pytest.param(replace(READY_BINDING, version_id=None), "IncompleteBinding", id="incomplete"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("params", "spec_status", "status"),
+    [
+        pytest.param(WRONG_PARAMS, PENDING, None, id="pending-wrong"),
+        pytest.param(RIGHT_PARAMS, PENDING, None, id="pending-right"),
+        pytest.param(WRONG_PARAMS, None, running_status(), id="started-wrong"),
+        pytest.param(RIGHT_PARAMS, None, running_status(), id="started-right"),
+    ],
+)
+def test_a_run_the_webhook_would_deny_is_cancelled_with_the_denial_reason(
+    binding: BindingView | None,
+    reason: str,
+    params: object,
+    spec_status: str | None,
+    status: dict[str, Any] | None,
+) -> None:
+    run = pipeline_run(params, spec_status=spec_status, status=status)
+    action = cancelled(run, binding)
+    assert action.reason == reason
+    assert action.patch["spec"] == {"status": "Cancelled"}
+    assert action.message.startswith(f"PipelineRun {RUN_NAME}: ")
+    assert action.patch["metadata"]["annotations"][CANCELLED_BECAUSE_ANNOTATION] == action.message
+
+
+def test_a_denial_turned_cancellation_speaks_of_cancelling_not_refusing() -> None:
+    action = cancelled(pending_run(), NOT_READY_BINDING)
+    assert "is cancelled" in action.message
+    assert "refused" not in action.message
+    assert "create a new run" in action.message
+
+
+def test_a_run_with_params_that_cannot_be_corrected_is_cancelled_as_invalid() -> None:
+    action = cancelled(pending_run([{"name": "model_name", "value": ["a", "b"]}]))
+    assert action.reason == "InvalidParams"
+
+
+def test_the_cancellation_annotation_fits_an_annotation_value() -> None:
+    long_message_binding = replace(NOT_READY_BINDING, message="x" * 5000)
+    action = cancelled(pending_run(), long_message_binding)
+    assert len(action.patch["metadata"]["annotations"][CANCELLED_BECAUSE_ANNOTATION]) <= 1024
+
+
+# replacement_name ------------------------------------------------------------------------------
+
+LONG_NAME = "nightly-model-test-" + "a" * 50
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("x", "x-rs", id="short"),
+        pytest.param(RUN_NAME, f"{RUN_NAME}-rs", id="generated"),
+        pytest.param("n" * 60, "n" * 60 + "-rs", id="just-fits"),
+    ],
+)
+def test_a_name_that_fits_gets_rs_appended(name: str, expected: str) -> None:
+    assert replacement_name(name) == expected
+
+
+def test_a_name_too_long_for_rs_is_shortened_to_63_characters() -> None:
+    copy_name = replacement_name("n" * 61)
+    assert len(copy_name) <= 63
+    assert re.fullmatch(r"n+-[0-9a-f]{8}-rs", copy_name)
+
+
+def test_a_shortened_name_keeps_the_start_of_the_original() -> None:
+    assert replacement_name(LONG_NAME).startswith("nightly-model-test-aaaa")
+
+
+def test_a_shortened_name_does_not_cut_at_a_dash() -> None:
+    name = "a" * 50 + "-" + "b" * 20
+    assert "--" not in replacement_name(name)
+
+
+DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+DNS_NAMES = st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,250}[a-z0-9])?", fullmatch=True)
+# Long names alike in the part a shortened name keeps: only the hash can tell them apart.
+SHARED_START = "nightly-model-test-" + "p" * 40
+LONG_NAMES_ALIKE = st.text(alphabet="ab0-.", min_size=2, max_size=30).map(
+    lambda rest: SHARED_START + rest
+)
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_a_replacement_name_never_exceeds_63_characters(name: str) -> None:
+    assert len(replacement_name(name)) <= 63
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_a_replacement_name_is_deterministic(name: str) -> None:
+    assert replacement_name(name) == replacement_name(name)
+
+
+@given(st.lists(LONG_NAMES_ALIKE, min_size=2, max_size=5, unique=True))
+def test_distinct_long_names_get_distinct_replacement_names(names: list[str]) -> None:
+    assert len({replacement_name(name) for name in names}) == len(names)
+
+
+@given(DNS_NAMES)
+def test_a_valid_object_name_gets_a_valid_object_name(name: str) -> None:
+    assert DNS_NAME.fullmatch(replacement_name(name))
+
+
+# is_finished -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "finished"),
+    [
+        pytest.param(None, False, id="no-status"),
+        pytest.param({}, False, id="empty-status"),
+        pytest.param(running_status(), False, id="running"),
+        pytest.param({"conditions": [{"type": "Succeeded", "status": "True"}]}, True, id="ok"),
+        pytest.param({"conditions": [{"type": "Succeeded", "status": "False"}]}, True, id="failed"),
+        pytest.param({"completionTime": "2026-01-01T01:00:00Z"}, True, id="completion-time"),
+        pytest.param({"completionTime": ""}, False, id="empty-completion-time"),
+        pytest.param({"conditions": [{"type": "Other", "status": "True"}]}, False, id="other"),
+        pytest.param({"conditions": "Succeeded"}, False, id="conditions-not-a-list"),
+        pytest.param({"conditions": ["Succeeded"]}, False, id="condition-not-a-map"),
+        pytest.param("Succeeded", False, id="status-not-a-map"),
+    ],
+)
+def test_a_run_is_finished_when_succeeded_is_decided_or_it_completed(
+    status: object, finished: bool
+) -> None:
+    run: dict[str, Any] = {"metadata": {"name": RUN_NAME}}
+    if status is not None:
+        run["status"] = status
+    assert is_finished(run) is finished
+
+
+# Invariants ------------------------------------------------------------------------------------
+
+BINDINGS = st.sampled_from([READY_BINDING, NOT_READY_BINDING, None])
+OURS = NAMES.as_tuple()
+BINDING_VALUES = {
+    "vllm_model_name": "mistral-24b-quantized",
+    "model_name": "Mistral-Small-24B-Instruct",
+    "version_name": "quantized-w4a16-2501",
+}
+# Mostly the usual case, so that replacements and cancellations are common; sometimes odd.
+USUALLY = st.sampled_from([True, True, True, False])
+SPEC_STATUSES = st.sampled_from(
+    [PENDING, None, "Cancelled", "StoppedRunFinally", "CancelledRunFinally", ""]
+) | st.text(max_size=10)
+FINISHED_OR_ODD_STATUSES = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "completionTime": JSON_SCALARS,
+            "conditions": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "type": st.sampled_from(["Succeeded", "Other"]),
+                        "status": st.sampled_from(["True", "False", "Unknown"]) | JSON_SCALARS,
+                    }
+                )
+                | JSON_SCALARS,
+                max_size=2,
+            ),
+        },
+    ),
+    JSON_SCALARS,
+)
+
+
+@st.composite
+def run_params(draw: st.DrawFn) -> object:
+    """Ours at most once each, right, wrong or missing, among others; sometimes not a list."""
+    if not draw(USUALLY):
+        return draw(st.lists(st.fixed_dictionaries({"name": st.sampled_from(OURS)})) | JSON_SCALARS)
+    params: list[dict[str, Any]] = [{"name": "other", "value": draw(JSON_SCALARS)}]
+    for name, right in BINDING_VALUES.items():
+        held = draw(st.sampled_from(["right", "wrong", "missing"]))
+        if held != "missing":
+            params.append({"name": name, "value": right if held == "right" else "wrong"})
+    return draw(st.permutations(params))
+
+
+@st.composite
+def pipeline_runs(draw: st.DrawFn, spec_statuses: st.SearchStrategy[Any]) -> dict[str, Any]:
+    """Opted-in runs in every state, with odd params, names and statuses."""
+    name = RUN_NAME if draw(USUALLY) else draw(st.sampled_from(["x" * 70, ""]) | JSON_SCALARS)
+    run = pipeline_run(draw(run_params()), name=name)
+    spec_status = PENDING if draw(USUALLY) else draw(spec_statuses)
+    if spec_status is not None:
+        run["spec"]["status"] = spec_status
+    if not draw(USUALLY):
+        run["status"] = draw(FINISHED_OR_ODD_STATUSES)
+    elif spec_status != PENDING:
+        run["status"] = running_status()
+    return run
+
+
+def _with_spec_status(spec_status: object) -> dict[str, Any]:
+    run = pending_run()
+    run["spec"]["status"] = spec_status
+    return run
+
+
+@pytest.mark.parametrize("spec_status", [[PENDING], {"value": PENDING}], ids=["list", "object"])
+def test_an_unhashable_spec_status_is_decided_not_a_crash(spec_status: object) -> None:
+    action = decide(_with_spec_status(spec_status))
+    assert isinstance(action, Leave | Replace | Cancel)
+
+
+@given(
+    pipeline_runs(SPEC_STATUSES | json_values())
+    | st.dictionaries(st.text(max_size=8), json_values()),
+    BINDINGS,
+    st.booleans(),
+)
+@example(_with_spec_status([PENDING]), READY_BINDING, False)
+def test_decide_without_webhook_never_raises_on_arbitrary_runs(
+    run: dict[str, Any], binding: BindingView | None, exists: bool
+) -> None:
+    action = decide_without_webhook(run, binding, NAMES, inference_service_exists=exists)
+    assert isinstance(action, Leave | Replace | Cancel)
+
+
+@given(pipeline_runs(SPEC_STATUSES), BINDINGS)
+def test_decide_without_webhook_never_modifies_the_run(
+    run: dict[str, Any], binding: BindingView | None
+) -> None:
+    before = copy.deepcopy(run)
+    decide_without_webhook(run, binding, NAMES)
+    assert run == before
+
+
+@given(pipeline_runs(SPEC_STATUSES), BINDINGS)
+def test_only_pending_runs_are_replaced_and_every_change_cancels_the_original(
+    run: dict[str, Any], binding: BindingView | None
+) -> None:
+    action = decide_without_webhook(run, binding, NAMES)
+    if isinstance(action, Replace):
+        assert run["spec"]["status"] == PENDING
+        assert action.cancel_patch["spec"] == {"status": "Cancelled"}
+    if isinstance(action, Cancel):
+        assert action.patch["spec"] == {"status": "Cancelled"}
+
+
+@given(pipeline_runs(SPEC_STATUSES))
+def test_a_copy_holds_each_of_our_params_once_with_the_bindings_values(run: dict[str, Any]) -> None:
+    action = decide_without_webhook(run, READY_BINDING, NAMES)
+    if not isinstance(action, Replace):
+        return
+    ours = [entry for entry in action.copy["spec"]["params"] if entry.get("name") in OURS]
+    assert sorted(entry["name"] for entry in ours) == sorted(OURS)
+    assert {entry["name"]: entry["value"] for entry in ours} == BINDING_VALUES
+    assert len(action.copy["metadata"]["name"]) <= 63
+    assert len(action.copy["metadata"]["labels"][REPLACEMENT_OF_LABEL]) <= 63
