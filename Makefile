@@ -8,6 +8,8 @@ CONTROL_PLANE_DIR = $(shell hack/control-plane/build.sh --print)
 .PHONY: help venv test test-unit lint format control-plane clean
 
 help:
+	@echo "make demo           the seed incident on a local control plane, corrected by registry-sync"
+	@echo "make run            the operator against the current KUBECONFIG (REGISTRY_URL=...)"
 	@echo "make test           run every test tier (builds the control plane on first use)"
 	@echo "make test-unit      only the unit tests (no network, no cluster)"
 	@echo "make lint           ruff + mypy --strict on domain/ and registry/"
@@ -34,6 +36,7 @@ lint: venv
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 format: venv
 	$(VENV)/bin/ruff format operator tests bench
@@ -41,3 +44,15 @@ format: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis test-logs
+
+.PHONY: demo run
+
+# The incident, reproduced on a local control plane and corrected (README's first command).
+demo: venv control-plane
+	@REGISTRY_SYNC_CONTROL_PLANE_DIR="$(CONTROL_PLANE_DIR)" $(VENV)/bin/registry-sync demo $(DEMO_ARGS)
+
+# The operator against the current KUBECONFIG:
+#   make run REGISTRY_URL=https://registry.example:8443 [NAMESPACE=ns] [RUN_ARGS="--registry-name x"]
+# (REGISTRY_SYNC_* variables work too: README "Configuration").
+run: venv
+	$(VENV)/bin/registry-sync run $(if $(REGISTRY_URL),--registry-url "$(REGISTRY_URL)") $(if $(NAMESPACE),--namespace "$(NAMESPACE)") $(RUN_ARGS)

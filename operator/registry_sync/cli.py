@@ -6,6 +6,7 @@ import click
 
 from registry_sync import __version__
 from registry_sync.audit.command import audit
+from registry_sync.demo.command import demo
 from registry_sync.devregistry.command import dev_registry
 from registry_sync.run_command import run
 
@@ -19,6 +20,7 @@ def main() -> None:
 main.add_command(run)
 main.add_command(dev_registry)
 main.add_command(audit)
+main.add_command(demo)
 
 if __name__ == "__main__":
     main()

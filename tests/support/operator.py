@@ -49,15 +49,19 @@ class RunningOperator:
         log_path: Path,
         extra_args: Sequence[str],
         env: dict[str, str],
+        kubeconfig: Path | None = None,
+        webhook_port: int | None = None,
     ) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.registry_url = registry_url
         self.log_path = log_path
         self.metrics_port = free_port()
-        self.webhook_port = free_port()
+        self.webhook_port = webhook_port or free_port()
         self.extra_args = list(extra_args)
         self._env = env
+        # Another identity than the cluster's admin (a ServiceAccount token, for RBAC tests).
+        self.kubeconfig = kubeconfig
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -72,8 +76,12 @@ class RunningOperator:
             *self.extra_args,
         ]  # fmt: skip
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0, *, wait: bool = True) -> None:
+        """Launch the process; with `wait`, return once it is ready (and its webhook
+        answers), else at once (a test that expects it never to get ready)."""
         environment = self.cluster.env()
+        if self.kubeconfig is not None:
+            environment["KUBECONFIG"] = str(self.kubeconfig)
         environment.update(self._env)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -83,6 +91,8 @@ class RunningOperator:
                 env=environment,
                 start_new_session=True,
             )
+        if not wait:
+            return
         deadline = time.monotonic() + timeout
         while READY_LINE not in self.log():
             if self.process.poll() is not None:
@@ -169,11 +179,19 @@ def start_operator(
     *,
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    kubeconfig: Path | None = None,
+    webhook_port: int | None = None,
+    wait: bool = True,
 ) -> Iterator[RunningOperator]:
-    operator = RunningOperator(cluster, namespace, registry_url, log_path, extra_args, env or {})
+    """The operator for the `with` block. `kubeconfig` runs it as another identity than the
+    cluster's admin; `wait=False` returns before it is ready (see `RunningOperator.start`)."""
+    operator = RunningOperator(
+        cluster, namespace, registry_url, log_path, extra_args, env or {},
+        kubeconfig=kubeconfig, webhook_port=webhook_port,
+    )  # fmt: skip
     _RUNNING[str(log_path)] = operator
     try:
-        operator.start()
+        operator.start(wait=wait)
         yield operator
     finally:
         operator.stop()

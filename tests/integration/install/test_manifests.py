@@ -1,0 +1,316 @@
+"""The install manifests: what they render to, and that the apiserver accepts all of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration.install.installation import (
+    ANOTHER_NAMESPACE,
+    BASE,
+    OVERLAYS,
+    Rendered,
+    render,
+    render_as_shipped,
+)
+from registry_sync.run_command import run
+from registry_sync.settings import ENV_PREFIX, OperatorSettings
+from registry_sync.webhook.configuration import (
+    SERVICE_NAME,
+    build_configuration,
+    service_client_config,
+)
+from support.cluster import Cluster
+
+pytestmark = pytest.mark.cluster
+
+INSTALLS = ["openshift", "kind", "another-namespace"]
+WEBHOOK_SECRET = "registry-sync-webhook-tls"
+CLUSTER_SCOPED = {"MutatingWebhookConfiguration"}
+
+
+def container(rendered: Rendered) -> dict[str, Any]:
+    (only,) = rendered.one("Deployment", "registry-sync")["spec"]["template"]["spec"]["containers"]
+    result: dict[str, Any] = only
+    return result
+
+
+def pod_spec(rendered: Rendered) -> dict[str, Any]:
+    spec: dict[str, Any] = rendered.one("Deployment", "registry-sync")["spec"]["template"]["spec"]
+    return spec
+
+
+def without_annotations(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy without metadata.annotations (where an overlay asks for CA injection)."""
+    copied: dict[str, Any] = json.loads(json.dumps(document))
+    copied["metadata"].pop("annotations", None)
+    return copied
+
+
+@pytest.fixture(params=INSTALLS)
+def install(request: pytest.FixtureRequest, kube: Cluster, namespace: str, tmp_path: Path) -> Any:
+    return request.param, render(kube, OVERLAYS / request.param, namespace, tmp_path)
+
+
+# The apiserver's verdict -------------------------------------------------------------
+
+
+def test_every_install_applies_with_a_server_side_dry_run(
+    kube: Cluster, namespace: str, install: tuple[str, Rendered], install_crds: None
+) -> None:
+    _, rendered = install
+    stream = "\n---\n".join(json.dumps(document) for document in rendered.documents)
+
+    result = kube.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--field-manager=registry-sync-install",
+        "-o", "name", "-f", "-", stdin=stream,
+    )  # fmt: skip
+
+    assert len(result.stdout.split()) == len(rendered.documents)
+
+
+# The webhook configuration ------------------------------------------------------------
+
+
+def test_the_base_webhook_configuration_is_the_one_the_operator_would_build(
+    kube: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    rendered = render(kube, BASE, namespace, tmp_path)
+
+    assert rendered.one("MutatingWebhookConfiguration") == build_configuration(
+        namespace, service_client_config(namespace)
+    )
+
+
+def test_every_install_ships_that_configuration_with_only_ca_injection_added(
+    namespace: str, install: tuple[str, Rendered]
+) -> None:
+    _, rendered = install
+    shipped = rendered.one("MutatingWebhookConfiguration")
+
+    assert without_annotations(shipped) == build_configuration(
+        namespace, service_client_config(namespace)
+    )
+
+
+def test_the_webhook_service_is_where_the_configuration_sends_requests(
+    namespace: str, install: tuple[str, Rendered]
+) -> None:
+    _, rendered = install
+    target = service_client_config(namespace)["service"]
+    service = rendered.one("Service", SERVICE_NAME)
+    (port,) = service["spec"]["ports"]
+
+    assert (service["metadata"]["namespace"], service["metadata"]["name"]) == (
+        target["namespace"],
+        target["name"],
+    )
+    assert port["port"] == target["port"]
+    assert port["targetPort"] == "webhook"
+    template_labels = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= template_labels.items()
+
+
+# The Deployment -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (("securityContext", "allowPrivilegeEscalation"), False),
+        (("securityContext", "readOnlyRootFilesystem"), True),
+        (("securityContext", "capabilities", "drop"), ["ALL"]),
+        (("livenessProbe", "httpGet", "path"), "/healthz"),
+        (("livenessProbe", "httpGet", "port"), "health"),
+        (("readinessProbe", "tcpSocket", "port"), "webhook"),
+    ],
+)
+def test_the_operator_container_is_locked_down_and_probed(
+    openshift_install: Rendered, path: tuple[str, ...], expected: Any
+) -> None:
+    value: Any = container(openshift_install)
+    for key in path:
+        value = value[key]
+
+    assert value == expected
+
+
+def test_the_pod_runs_as_non_root_with_the_default_seccomp_profile(
+    openshift_install: Rendered,
+) -> None:
+    security = pod_spec(openshift_install)["securityContext"]
+
+    assert security["runAsNonRoot"] is True
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_the_operator_container_has_resource_requests_and_limits(
+    openshift_install: Rendered,
+) -> None:
+    resources = container(openshift_install)["resources"]
+
+    assert set(resources["requests"]) == {"cpu", "memory"}
+    assert set(resources["limits"]) == {"cpu", "memory"}
+
+
+def test_the_container_ports_are_the_ones_the_arguments_open(
+    openshift_install: Rendered,
+) -> None:
+    ports = {port["name"]: port["containerPort"] for port in container(openshift_install)["ports"]}
+    context = run.make_context("run", list(container(openshift_install)["args"][1:]))
+
+    assert ports == {
+        "webhook": context.params["webhook_port"],
+        "metrics": context.params["metrics_port"],
+        "health": context.params["health_port"],
+    }
+    assert (context.params["webhook"], context.params["webhook_host"]) == ("service", "0.0.0.0")
+
+
+def test_the_serving_certificate_is_mounted_where_the_arguments_read_it(
+    openshift_install: Rendered,
+) -> None:
+    context = run.make_context("run", list(container(openshift_install)["args"][1:]))
+    (mount,) = [
+        m
+        for m in container(openshift_install)["volumeMounts"]
+        if m["name"] == "webhook-certificate"
+    ]
+    (volume,) = [
+        v for v in pod_spec(openshift_install)["volumes"] if v["name"] == "webhook-certificate"
+    ]
+
+    assert Path(context.params["webhook_cert_file"]).parent == Path(mount["mountPath"])
+    assert Path(context.params["webhook_key_file"]).parent == Path(mount["mountPath"])
+    assert volume["secret"]["secretName"] == WEBHOOK_SECRET
+
+
+def test_the_container_runs_the_operator_as_the_install_service_account(
+    openshift_install: Rendered,
+) -> None:
+    assert container(openshift_install)["args"][0] == "run"
+    assert pod_spec(openshift_install)["serviceAccountName"] == "registry-sync"
+
+
+@pytest.mark.parametrize("install_name", INSTALLS)
+def test_every_setting_an_install_configures_is_a_setting_of_the_operator(
+    kube: Cluster, namespace: str, tmp_path: Path, install_name: str
+) -> None:
+    rendered = render(kube, OVERLAYS / install_name, namespace, tmp_path)
+    (settings,) = rendered.of_kind("ConfigMap")
+
+    fields = {key.removeprefix(ENV_PREFIX).lower() for key in settings["data"]}
+
+    assert all(key.startswith(ENV_PREFIX) for key in settings["data"])
+    assert fields <= set(OperatorSettings.model_fields)
+    assert "registry_url" in fields
+
+
+# Certificates and monitoring per platform ----------------------------------------------
+
+
+def test_on_openshift_service_ca_signs_the_certificate_and_injects_its_ca(
+    openshift_install: Rendered,
+) -> None:
+    service = openshift_install.one("Service", SERVICE_NAME)
+    configuration = openshift_install.one("MutatingWebhookConfiguration")
+
+    assert (
+        service["metadata"]["annotations"]["service.beta.openshift.io/serving-cert-secret-name"]
+        == WEBHOOK_SECRET
+    )
+    assert (
+        configuration["metadata"]["annotations"]["service.beta.openshift.io/inject-cabundle"]
+        == "true"
+    )
+
+
+def test_on_openshift_a_service_monitor_scrapes_the_metrics_port(
+    openshift_install: Rendered,
+) -> None:
+    monitor = openshift_install.one("ServiceMonitor")
+    selected = [
+        service
+        for service in openshift_install.of_kind("Service")
+        if monitor["spec"]["selector"]["matchLabels"].items()
+        <= service["metadata"].get("labels", {}).items()
+    ]
+
+    assert [service["metadata"]["name"] for service in selected] == ["registry-sync-metrics"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {port["name"] for port in selected[0]["spec"]["ports"]}
+
+
+def test_on_kind_cert_manager_issues_the_certificate_for_the_service_and_injects_its_ca(
+    kube: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    rendered = render(kube, OVERLAYS / "kind", namespace, tmp_path)
+    certificate = rendered.one("Certificate")
+    configuration = rendered.one("MutatingWebhookConfiguration")
+
+    assert certificate["spec"]["secretName"] == WEBHOOK_SECRET
+    assert f"{SERVICE_NAME}.{namespace}.svc" in certificate["spec"]["dnsNames"]
+    assert certificate["spec"]["issuerRef"]["name"] == rendered.one("Issuer")["metadata"]["name"]
+    assert configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+        f"{namespace}/{certificate['metadata']['name']}"
+    )
+
+
+# One install per namespace --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("install_name", INSTALLS)
+def test_an_install_writes_nothing_cluster_scoped_but_its_own_webhook_configuration(
+    kube: Cluster, namespace: str, tmp_path: Path, install_name: str
+) -> None:
+    rendered = render(kube, OVERLAYS / install_name, namespace, tmp_path)
+    cluster_scoped = [d for d in rendered.documents if "namespace" not in d["metadata"]]
+
+    assert [(d["kind"], d["metadata"]["name"]) for d in cluster_scoped] == [
+        ("MutatingWebhookConfiguration", f"registry-sync-{namespace}")
+    ]
+    assert not rendered.kinds() & {"ClusterRole", "ClusterRoleBinding", "Namespace"}
+    assert {d["metadata"]["namespace"] for d in rendered.documents if d not in cluster_scoped} == {
+        namespace
+    }
+
+
+def test_the_shipped_second_namespace_install_shares_nothing_with_the_first(
+    kube: Cluster,
+) -> None:
+    first = render_as_shipped(kube, OVERLAYS / "openshift")
+    second = render_as_shipped(kube, ANOTHER_NAMESPACE)
+
+    def keys(rendered: Rendered) -> set[tuple[str, str | None, str]]:
+        return {
+            (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
+            for d in rendered.documents
+        }
+
+    def namespaces(rendered: Rendered) -> set[str]:
+        return {
+            d["metadata"]["namespace"] for d in rendered.documents if "namespace" in d["metadata"]
+        }
+
+    assert keys(first).isdisjoint(keys(second))
+    assert len(namespaces(first)) == len(namespaces(second)) == 1
+    assert namespaces(first).isdisjoint(namespaces(second))
+
+
+@pytest.mark.parametrize("other_namespace", ["team-b", "registry-sync-prod", "a"])
+def test_an_install_layered_on_a_shipped_one_is_named_after_its_own_namespace(
+    kube: Cluster, tmp_path: Path, other_namespace: str
+) -> None:
+    rendered = render(kube, ANOTHER_NAMESPACE, other_namespace, tmp_path)
+    (webhook,) = rendered.one("MutatingWebhookConfiguration")["webhooks"]
+
+    assert rendered.one("MutatingWebhookConfiguration")["metadata"]["name"] == (
+        f"registry-sync-{other_namespace}"
+    )
+    assert webhook["clientConfig"]["service"]["namespace"] == other_namespace
+    assert webhook["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": other_namespace}
+    }

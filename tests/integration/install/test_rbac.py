@@ -1,0 +1,155 @@
+"""The install's Role is sufficient and every verb in it is necessary.
+
+The operator runs as the install's ServiceAccount (a TokenRequest token, nothing else):
+with the shipped Role it plays the whole seed scenario; with any one verb taken out, a
+step of the scenario fails or the operator reports the refusal. Events are the exception
+by design: without them everything works and the operator says what it could not post.
+The webhook configuration is cluster-scoped, so an admin registers it (as the manifests
+would), pointing at the operator on loopback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from integration.install.conftest import SeededRegistry
+from integration.install.installation import (
+    Rendered,
+    Rule,
+    operator_kubeconfig,
+    role_rules,
+    rule_verbs,
+    without_verb,
+)
+from integration.install.scenario import (
+    STEPS,
+    SeedScenario,
+    StepFailed,
+    permission_errors,
+    register_webhook_as_admin,
+    service_mode_args,
+    webhook_certificate,
+)
+from support.cluster import Cluster
+from support.operator import RunningOperator, free_port, start_operator
+
+pytestmark = pytest.mark.cluster
+
+# Each verb the shipped Role grants, and the scenario step that fails without it.
+NECESSARY = [
+    ("serving.kserve.io/inferenceservices", "list", "labels corrected"),
+    ("serving.kserve.io/inferenceservices", "watch", "labels corrected"),
+    ("serving.kserve.io/inferenceservices", "patch", "labels corrected"),
+    ("registry-sync.io/modelbindings", "list", "operator started"),
+    ("registry-sync.io/modelbindings", "create", "binding Ready"),
+    ("registry-sync.io/modelbindings", "delete", "binding deleted on opt-out"),
+    ("registry-sync.io/modelbindings/status", "patch", "binding Ready"),
+]
+BEST_EFFORT = [("core/events", "create")]
+
+
+def operator_as_service_account(
+    kube: Cluster,
+    namespace: str,
+    registry: SeededRegistry,
+    rendered: Rendered,
+    rules: list[Rule] | None,
+    tmp_path: Path,
+) -> Iterator[RunningOperator]:
+    kubeconfig = operator_kubeconfig(
+        kube, namespace, rendered, rules, tmp_path / "service-account.kubeconfig"
+    )
+    certificate = webhook_certificate(tmp_path / "certs")
+    port = free_port()
+    register_webhook_as_admin(kube, namespace, port, certificate)
+    with start_operator(
+        kube,
+        namespace,
+        registry.url,
+        tmp_path / "operator.log",
+        extra_args=service_mode_args(certificate),
+        kubeconfig=kubeconfig,
+        webhook_port=port,
+        wait=False,
+    ) as operator:
+        yield operator
+
+
+def test_the_shipped_role_is_exactly_what_the_tests_prove(openshift_install: Rendered) -> None:
+    granted = [(resource, verb) for _, resource, verb in rule_verbs(role_rules(openshift_install))]
+
+    assert sorted(granted) == sorted([(r, v) for r, v, _ in NECESSARY] + BEST_EFFORT)
+
+
+def test_with_the_shipped_role_the_operator_plays_the_seed_scenario(
+    kube: Cluster,
+    namespace: str,
+    seeded_registry: SeededRegistry,
+    openshift_install: Rendered,
+    tmp_path: Path,
+) -> None:
+    for operator in operator_as_service_account(
+        kube, namespace, seeded_registry, openshift_install, None, tmp_path
+    ):
+        scenario = SeedScenario(kube, namespace, seeded_registry.ids, operator)
+        scenario.run()
+
+        assert scenario.passed == list(STEPS)
+        assert scenario.labels_corrected_event() is not None
+        assert permission_errors(operator.log(), events_too=True) == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "verb", "failing_step"),
+    NECESSARY,
+    ids=[f"{resource}-{verb}" for resource, verb, _ in NECESSARY],
+)
+def test_without_any_one_verb_a_step_fails_and_the_operator_reports_the_refusal(
+    kube: Cluster,
+    namespace: str,
+    seeded_registry: SeededRegistry,
+    openshift_install: Rendered,
+    tmp_path: Path,
+    resource: str,
+    verb: str,
+    failing_step: str,
+) -> None:
+    rules = role_rules(openshift_install)
+    (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
+    for operator in operator_as_service_account(
+        kube, namespace, seeded_registry, openshift_install, without_verb(rules, index, verb),
+        tmp_path,
+    ):  # fmt: skip
+        scenario = SeedScenario(kube, namespace, seeded_registry.ids, operator)
+        with pytest.raises(StepFailed) as failed:
+            scenario.run()
+
+        assert failed.value.step == failing_step, str(failed.value)
+        group_resource = resource.split("/", 1)[1]
+        assert f'cannot {verb} resource "{group_resource}"' in str(failed.value)
+
+
+def test_without_events_everything_works_and_the_operator_reports_what_it_could_not_post(
+    kube: Cluster,
+    namespace: str,
+    seeded_registry: SeededRegistry,
+    openshift_install: Rendered,
+    tmp_path: Path,
+) -> None:
+    rules = role_rules(openshift_install)
+    ((resource, verb),) = BEST_EFFORT
+    (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
+    for operator in operator_as_service_account(
+        kube, namespace, seeded_registry, openshift_install, without_verb(rules, index, verb),
+        tmp_path,
+    ):  # fmt: skip
+        scenario = SeedScenario(kube, namespace, seeded_registry.ids, operator)
+        scenario.run()
+
+        assert scenario.passed == list(STEPS)
+        assert scenario.labels_corrected_event() is None
+        refused = permission_errors(operator.log(), events_too=True)
+        assert any("could not post Event LabelsCorrected" in line for line in refused)
