@@ -88,16 +88,17 @@ class KubeObjects:
             raise KubeWriteError("patching labels of InferenceService", str(ref), error) from None
         return result
 
-    def get_binding(self, ref: ObjectRef) -> dict[str, Any] | None:
+    def find_binding(self, ref: ObjectRef) -> dict[str, Any] | None:
+        """One ModelBinding by name, through `list` (the Role grants no `get`)."""
         try:
-            result: dict[str, Any] = self._custom.get_namespaced_custom_object(
-                BINDING_GROUP, BINDING_VERSION, ref.namespace, BINDING_PLURAL, ref.name
-            )
+            result = self._custom.list_namespaced_custom_object(
+                BINDING_GROUP, BINDING_VERSION, ref.namespace, BINDING_PLURAL,
+                field_selector=f"metadata.name={ref.name}",
+            )  # fmt: skip
         except ApiException as error:
-            if error.status == 404:
-                return None
-            raise KubeWriteError("reading ModelBinding", str(ref), error) from None
-        return result
+            raise KubeWriteError("looking up ModelBinding", str(ref), error) from None
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items[0] if items else None
 
     def list_bindings(self, namespace: str) -> list[dict[str, Any]]:
         try:

@@ -248,27 +248,46 @@ class InferenceServiceReconciler:
         binding_uid = entry.binding_uid or self._found_binding_uid(facts)
         try:
             if binding_uid is None:
-                created = await asyncio.to_thread(
-                    self._kube.create_binding, binding_body(facts, self._config.namespace)
-                )
-                binding_uid = created.get("metadata", {}).get("uid")
-                previous_status = None
+                binding_uid, previous_status = await self._create_binding(facts, ref)
+                if binding_uid is None:
+                    return None
             if _without_nones(decision.status) != _without_nones(previous_status):
                 await asyncio.to_thread(self._kube.patch_binding_status, ref, decision.status)
         except KubeWriteError as error:
             log.warning("%s", error)
-            if error.conflict or error.gone:
-                # Created by an earlier run, or deleted meanwhile: look again next time.
+            if error.gone:
+                # Deleted meanwhile (by the garbage collector, or a person): create it anew.
                 self._found_bindings.pop(facts.name, None)
                 return None
         return binding_uid
+
+    async def _create_binding(
+        self, facts: InferenceServiceFacts, ref: ObjectRef
+    ) -> tuple[str | None, Mapping[str, Any] | None]:
+        """Create the binding, or adopt the one that exists; its uid and current status.
+
+        None for the uid when an existing binding belongs to an earlier InferenceService
+        of the same name: the garbage collector removes it, and a later event creates ours.
+        """
+        try:
+            created = await asyncio.to_thread(
+                self._kube.create_binding, binding_body(facts, self._config.namespace)
+            )
+        except KubeWriteError as error:
+            if not error.conflict:
+                raise
+            existing = await asyncio.to_thread(self._kube.find_binding, ref)
+            if existing is None or not _owned_by(existing, facts.uid):
+                log.info("%s: a ModelBinding of an earlier InferenceService is in the way", ref)
+                return None, None
+            return existing.get("metadata", {}).get("uid"), existing.get("status")
+        return created.get("metadata", {}).get("uid"), None
 
     def _found_binding_uid(self, facts: InferenceServiceFacts) -> str | None:
         found = self._found_bindings.get(facts.name)
         if found is None:
             return None
-        owners = found.get("metadata", {}).get("ownerReferences") or []
-        if not any(owner.get("uid") == facts.uid for owner in owners):
+        if not _owned_by(found, facts.uid):
             # A binding left from an earlier InferenceService of the same name: the garbage
             # collector removes it; a new one is created once it is gone.
             return None
@@ -281,10 +300,7 @@ class InferenceServiceReconciler:
         if not known:
             return
         found = self._found_bindings.pop(facts.name, None)
-        owned = found is None or any(
-            owner.get("uid") == facts.uid
-            for owner in found.get("metadata", {}).get("ownerReferences") or []
-        )
+        owned = found is None or _owned_by(found, facts.uid)
         await self._book.forget(facts.name)
         if owned:
             try:
@@ -342,6 +358,11 @@ def binding_body(facts: InferenceServiceFacts, namespace: str) -> dict[str, Any]
         },
         "spec": {"inferenceServiceName": facts.name},
     }
+
+
+def _owned_by(binding: Mapping[str, Any], uid: str) -> bool:
+    owners = binding.get("metadata", {}).get("ownerReferences") or []
+    return any(owner.get("uid") == uid for owner in owners)
 
 
 def _same_answer(fresh: Resolution, known: Resolution | None) -> bool:

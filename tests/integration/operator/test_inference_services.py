@@ -16,9 +16,9 @@ from registry_sync.demo.seed import (
     seed_inference_service,
 )
 from registry_sync.registry import RegistryClient
-from support.bindings import MODEL_ID, VERSION_ID, binding_or_none, condition
+from support.bindings import MODEL_BINDINGS, MODEL_ID, VERSION_ID, binding_or_none, condition
 from support.cluster import Cluster
-from support.cluster_objects import INFERENCE_SERVICES
+from support.cluster_objects import INFERENCE_SERVICES, owner_reference
 from support.devregistry import RunningRegistry
 from support.operator import RunningOperator
 
@@ -319,3 +319,29 @@ def test_the_operator_leaves_no_finalizers_or_bookkeeping_on_inference_services(
     assert metadata.get("finalizers", []) == []
     assert set(metadata.get("annotations", {})) == {"registry-sync.io/enabled"}
     assert "status" not in INFERENCE_SERVICES.get(kube.api_client, namespace, ISVC_NAME)
+
+
+def test_a_binding_created_by_someone_else_meanwhile_is_adopted(
+    kube: Cluster, namespace: str, seed: SeedIds, operator: RunningOperator
+) -> None:
+    body = isvc(namespace, seed)
+    body["metadata"]["annotations"] = {}
+    stored = INFERENCE_SERVICES.create(kube.api_client, namespace, body)
+    # Appeared after the operator's start-up listing (an earlier operator's, say).
+    MODEL_BINDINGS.create(
+        kube.api_client,
+        namespace,
+        {
+            "apiVersion": MODEL_BINDINGS.api_version,
+            "kind": MODEL_BINDINGS.kind,
+            "metadata": {"name": ISVC_NAME, "ownerReferences": [owner_reference(stored)]},
+            "spec": {"inferenceServiceName": ISVC_NAME},
+        },
+    )
+
+    merge_patch(
+        kube, namespace, {"metadata": {"annotations": {"registry-sync.io/enabled": "true"}}}
+    )
+
+    binding = wait_for_ready(kube, namespace, "True", "Resolved")
+    assert binding["metadata"]["ownerReferences"][0]["uid"] == stored["metadata"]["uid"]
