@@ -21,6 +21,7 @@ from registry_sync.domain.binding import (
     GitOpsPolicy,
     InferenceServiceFacts,
     LabelKeys,
+    Reason,
     decide_binding,
     read_inference_service,
 )
@@ -96,11 +97,12 @@ class InferenceServiceReconciler:
                 # The ModelBinding goes with its owner (garbage collection).
                 await self._book.forget(facts.name)
                 self._found_bindings.pop(facts.name, None)
-                return
-            if not facts.opted_in:
+            elif not facts.opted_in:
                 await self._stop_managing(facts)
-                return
-            await self._reconcile(facts)
+            else:
+                await self._reconcile(facts)
+        if event_type == "DELETED" and not self._lock(facts.name).locked():
+            self._locks.pop(facts.name, None)  # per-object state ends with the object
 
     async def on_registry_refresh(self) -> None:
         """Re-resolve every known InferenceService whose answer the refresh changed.
@@ -116,9 +118,8 @@ class InferenceServiceReconciler:
                 if current is None:
                     continue
                 fresh = self._resolve(current.facts, index, current.resolution)
-                if _same_answer(fresh, current.resolution) and current.ready_reason != (
-                    "GitOpsConflict"
-                ):
+                in_conflict = current.ready_reason == Reason.GITOPS_CONFLICT.value
+                if _same_answer(fresh, current.resolution) and not in_conflict:
                     continue
                 await self._reconcile(current.facts)
 
