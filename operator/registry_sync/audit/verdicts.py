@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from registry_sync.domain.admission import TARGET_LABEL
 from registry_sync.domain.binding import (
     InferenceServiceFacts,
     LabelKeys,
@@ -43,9 +44,6 @@ from registry_sync.domain.resolution import (
     resolve,
 )
 from registry_sync.domain.snapshot import RegistrySnapshot
-
-TARGET_LABEL: Final = "registry-sync.io/inference-service"
-"""The opt-in label of a model-testing PipelineRun; its value names the InferenceService."""
 
 TARGET_PARAM: Final = "inference_service_name"
 """The param the public demo's model-testing pipeline names its InferenceService with."""
