@@ -13,6 +13,7 @@ from registry_sync.domain import (
     RegisteredModel,
     RegistrySnapshot,
 )
+from registry_sync.domain.admission import BindingView
 
 DEPLOYED_URI = (
     "oci://image-registry.openshift-image-registry.svc:5000/private-ai-demo/"
@@ -103,3 +104,16 @@ def seed_pipeline_run_params() -> list[dict[str, Any]]:
         {"name": "version_name", "value": "24b-w4a16-1gpu"},
         {"name": "benchmark_profile", "value": "sweep"},
     ]
+
+
+# The seed InferenceService's binding once resolved: what the webhook answers from.
+READY_BINDING = BindingView(
+    inference_service=INFERENCE_SERVICE_NAME,
+    ready=True,
+    reason="Resolved",
+    message="resolved to model 4 version 5",
+    served_name="mistral-24b-quantized",
+    model_name="Mistral-Small-24B-Instruct",
+    version_name="quantized-w4a16-2501",
+    version_id="5",
+)

@@ -28,22 +28,17 @@ from registry_sync.domain.admission import (
     target_of,
 )
 from registry_sync.domain.params import ParamNames
-from unit.domain.seed import INFERENCE_SERVICE_NAME, NAMESPACE, seed_pipeline_run_params
+from unit.domain.seed import (
+    INFERENCE_SERVICE_NAME,
+    NAMESPACE,
+    READY_BINDING,
+    seed_pipeline_run_params,
+)
 from unit.domain.strategies import JSON_SCALARS, json_values
 
 RUN_NAME = "model-test-x7k2p"
 NAMES = ParamNames()
 
-READY_BINDING = BindingView(
-    inference_service=INFERENCE_SERVICE_NAME,
-    ready=True,
-    reason="Resolved",
-    message="resolved to model 4 version 5",
-    served_name="mistral-24b-quantized",
-    model_name="Mistral-Small-24B-Instruct",
-    version_name="quantized-w4a16-2501",
-    version_id="5",
-)
 AMBIGUOUS_BINDING = BindingView(
     inference_service=INFERENCE_SERVICE_NAME,
     ready=False,

@@ -37,7 +37,7 @@ from registry_sync.domain.replacement import (
     is_finished,
     replacement_name,
 )
-from unit.domain.seed import INFERENCE_SERVICE_NAME, NAMESPACE
+from unit.domain.seed import INFERENCE_SERVICE_NAME, NAMESPACE, READY_BINDING
 from unit.domain.strategies import JSON_SCALARS, json_values
 
 RUN_NAME = "model-test-x7k2p"
@@ -45,16 +45,6 @@ NAMES = ParamNames()
 PENDING = "PipelineRunPending"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
-READY_BINDING = BindingView(
-    inference_service=INFERENCE_SERVICE_NAME,
-    ready=True,
-    reason="Resolved",
-    message="resolved to model 4 version 5",
-    served_name="mistral-24b-quantized",
-    model_name="Mistral-Small-24B-Instruct",
-    version_name="quantized-w4a16-2501",
-    version_id="5",
-)
 NOT_READY_BINDING = replace(
     READY_BINDING,
     ready=False,
