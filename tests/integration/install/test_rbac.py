@@ -38,15 +38,21 @@ from support.operator import RunningOperator, free_port, start_operator
 
 pytestmark = pytest.mark.cluster
 
-# Each verb the shipped Role grants, and the scenario step that fails without it.
+# Kopf LISTs before it WATCHes: without `watch`, the InferenceService can be handled
+# once from that LIST before the refused WATCH reaches the log, so the refusal stops
+# the scenario at whichever step is waiting when it is first seen.
+_AFTER_THE_FIRST_LIST = ("labels corrected", "binding Ready", "run params corrected",
+                         "binding deleted on opt-out")  # fmt: skip
+
+# Each verb the shipped Role grants, and the scenario step(s) that fail without it.
 NECESSARY = [
-    ("serving.kserve.io/inferenceservices", "list", "labels corrected"),
-    ("serving.kserve.io/inferenceservices", "watch", "labels corrected"),
-    ("serving.kserve.io/inferenceservices", "patch", "labels corrected"),
-    ("registry-sync.io/modelbindings", "list", "operator started"),
-    ("registry-sync.io/modelbindings", "create", "binding Ready"),
-    ("registry-sync.io/modelbindings", "delete", "binding deleted on opt-out"),
-    ("registry-sync.io/modelbindings/status", "patch", "binding Ready"),
+    ("serving.kserve.io/inferenceservices", "list", ("labels corrected",)),
+    ("serving.kserve.io/inferenceservices", "watch", _AFTER_THE_FIRST_LIST),
+    ("serving.kserve.io/inferenceservices", "patch", ("labels corrected",)),
+    ("registry-sync.io/modelbindings", "list", ("operator started",)),
+    ("registry-sync.io/modelbindings", "create", ("binding Ready",)),
+    ("registry-sync.io/modelbindings", "delete", ("binding deleted on opt-out",)),
+    ("registry-sync.io/modelbindings/status", "patch", ("binding Ready",)),
 ]
 BEST_EFFORT = [("core/events", "create")]
 
@@ -103,7 +109,7 @@ def test_with_the_shipped_role_the_operator_plays_the_seed_scenario(
 
 
 @pytest.mark.parametrize(
-    ("resource", "verb", "failing_step"),
+    ("resource", "verb", "failing_steps"),
     NECESSARY,
     ids=[f"{resource}-{verb}" for resource, verb, _ in NECESSARY],
 )
@@ -115,7 +121,7 @@ def test_without_any_one_verb_a_step_fails_and_the_operator_reports_the_refusal(
     tmp_path: Path,
     resource: str,
     verb: str,
-    failing_step: str,
+    failing_steps: tuple[str, ...],
 ) -> None:
     rules = role_rules(openshift_install)
     (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
@@ -127,7 +133,7 @@ def test_without_any_one_verb_a_step_fails_and_the_operator_reports_the_refusal(
         with pytest.raises(StepFailed) as failed:
             scenario.run()
 
-        assert failed.value.step == failing_step, str(failed.value)
+        assert failed.value.step in failing_steps, str(failed.value)
         group_resource = resource.split("/", 1)[1]
         assert f'cannot {verb} resource "{group_resource}"' in str(failed.value)
 
