@@ -14,7 +14,8 @@ Where the cluster comes from:
   OpenShift). The test CRDs are installed only where the cluster lacks them, and the
   Tekton-imitating policy only where this plugin installed the PipelineRun CRD itself.
 - Otherwise a local etcd + kube-apiserver + kube-controller-manager built by
-  `hack/control-plane/build.sh` (see `support.cluster_local`).
+  `hack/control-plane/build.sh` (`registry_sync.local_control_plane`, shared with
+  `registry-sync demo`; see `support.cluster_local`).
 A cluster that cannot be had skips its tests with the reason, or fails them when
 `REGISTRY_SYNC_REQUIRE_CLUSTER=1` (CI). When a test using a local cluster fails, the
 tails of the component logs are added to its report and the folder is kept.

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,14 +28,6 @@ from typing import Any
 import click
 import yaml
 
-from registry_sync.demo.control_plane import (
-    ChildProcess,
-    Children,
-    ControlPlane,
-    ControlPlaneError,
-    find_binaries,
-    free_loopback_port,
-)
 from registry_sync.demo.seed import (
     COMPARISON_MODEL,
     COMPARISON_URI,
@@ -56,6 +48,15 @@ from registry_sync.demo.seed import (
     seed_pipeline_run,
 )
 from registry_sync.demo.stand_in_crds import inference_service_crd, pipeline_run_crd
+from registry_sync.local_control_plane import (
+    ChildProcess,
+    ControlPlaneBinaries,
+    ControlPlaneStartError,
+    LocalControlPlane,
+    control_plane_binaries,
+    free_loopback_port,
+    spawn_child,
+)
 from registry_sync.registry.client import RegistryClient
 
 NAMESPACE = "private-ai-demo"
@@ -94,37 +95,24 @@ def demo(keep_files: bool) -> None:
     Run from the repository (`make demo` builds what it needs first).
     """
     try:
-        binaries = find_binaries(Path.cwd())
-    except ControlPlaneError as error:
+        binaries = control_plane_binaries(Path.cwd())
+    except ControlPlaneStartError as error:
         raise click.ClickException(str(error)) from None
+    problem = binaries.problem()
+    if problem is not None:
+        raise click.ClickException(problem)
     folder = Path(tempfile.mkdtemp(prefix="registry-sync-demo-"))
-    children = Children(folder)
-    progress = Progress()
+    cluster = LocalControlPlane(binaries, folder, name="demo")
+    story = Demo(binaries, folder, cluster, Progress())
     failed = True
     try:
         with _stopping_on_termination():
-            Demo(binaries, folder, children, progress).play()
+            story.play()
         failed = False
-    except (ControlPlaneError, DemoError) as error:
+    except (ControlPlaneStartError, DemoError) as error:
         raise click.ClickException(f"{error}\nlogs: {folder}") from None
     finally:
-        _shut_down(children, folder, progress, keep=keep_files or failed)
-
-
-def _shut_down(children: Children, folder: Path, progress: Progress, *, keep: bool) -> None:
-    started = [child.process for child in children.running]
-    progress.step("Shutting down", "operator, registry stand-in, kube-apiserver, etcd")
-    children.stop_all()
-    left = [process.pid for process in started if process.poll() is None]
-    if left:
-        click.echo(f"    processes still running: {left}", err=True)
-    else:
-        click.echo(f"    all {len(started)} processes stopped")
-    shutil.rmtree(folder / "etcd-data", ignore_errors=True)  # 64 MB of WAL, never of interest
-    if keep:
-        click.echo(f"    files kept in {folder}")
-    else:
-        shutil.rmtree(folder, ignore_errors=True)
+        story.shut_down(keep=keep_files or failed)
 
 
 @dataclass
@@ -147,17 +135,19 @@ def note(text: str) -> None:
 
 @dataclass
 class Demo:
-    binaries: Path
+    binaries: ControlPlaneBinaries
     folder: Path
-    children: Children
+    cluster: LocalControlPlane
     progress: Progress
+    # The demo's own processes (registry stand-in, operator); the cluster has its own.
+    children: list[ChildProcess] = field(default_factory=list)
 
     def play(self) -> None:
-        """Every step, printed as it happens; DemoError or ControlPlaneError on a failure."""
+        """Every step, printed as it happens; DemoError or ControlPlaneStartError on a failure."""
         heading = self.progress.step
-        self.cluster = ControlPlane(self.binaries, self.folder, self.children)
         heading("Starting a local control plane", "etcd + kube-apiserver, on loopback")
-        seconds = self.cluster.start()
+        self.cluster.start()
+        seconds = self.cluster.startup.apiserver_ready
         note(f"kube-apiserver ready at {self.cluster.server} after {seconds:.1f} s")
 
         heading(
@@ -227,7 +217,7 @@ class Demo:
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
         command = [
-            str(self.cluster.kubectl),
+            str(self.binaries.kubectl),
             f"--kubeconfig={self.cluster.kubeconfig}",
             f"--cache-dir={self.folder / 'kubectl-cache'}",
             *args,
@@ -273,7 +263,7 @@ class Demo:
     def _admits(self, run: dict[str, Any]) -> bool:
         """Whether a dry run of `run` gets through the admission chain (the webhook is up)."""
         command = [
-            str(self.cluster.kubectl),
+            str(self.binaries.kubectl),
             f"--kubeconfig={self.cluster.kubeconfig}",
             "create", "--dry-run=server", "-o", "name", "-f", "-",
         ]  # fmt: skip
@@ -284,8 +274,30 @@ class Demo:
 
     # Processes -------------------------------------------------------------------------
 
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> ChildProcess:
+        child = spawn_child(name, command, self.folder / f"{name}.log", env=env)
+        self.children.append(child)
+        return child
+
+    def shut_down(self, *, keep: bool) -> None:
+        """Stop every process the demo started, newest first; remove the folder unless `keep`."""
+        started = [child.process for child in self.children + self.cluster.children]
+        self.progress.step("Shutting down", "operator, registry stand-in, kube-apiserver, etcd")
+        while self.children:
+            self.children.pop().stop()
+        self.cluster.stop()
+        left = [process.pid for process in started if process.poll() is None]
+        if left:
+            click.echo(f"    processes still running: {left}", err=True)
+        else:
+            click.echo(f"    all {len(started)} processes stopped")
+        if keep:
+            click.echo(f"    files kept in {self.folder}")
+        else:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
     def _start_registry(self) -> str:
-        child = self.children.spawn(
+        child = self._spawn(
             "dev-registry",
             [sys.executable, "-m", "registry_sync.cli", "dev-registry", "--port", "0"],
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -332,7 +344,7 @@ class Demo:
             "--health-port", "0",
         ]  # fmt: skip
         environment = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
-        child = self.children.spawn("operator", command, env=environment)
+        child = self._spawn("operator", command, environment)
         self._wait_for(
             "the operator to start",
             lambda: OPERATOR_READY_LINE in child.log_file.read_text(errors="replace"),

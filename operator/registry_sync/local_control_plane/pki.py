@@ -1,7 +1,10 @@
 """Key material for a local control plane: a CA, the apiserver's serving certificate,
 an admin client certificate (group `system:masters`) and the service-account signing key.
 
-Everything is generated with `cryptography` and written as PEM files into one folder.
+Everything is generated with `cryptography` and written as PEM files into one folder. The
+CA key stays there too, so further client identities can be issued later
+(`issue_client_certificate`): a process under test can then be told apart from the admin
+in the apiserver's audit log.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-ADMIN_USER = "registry-sync-test-admin"
+ADMIN_USER = "registry-sync-admin"
 
 # The apiserver is reached on loopback only; these are the names a client may use for it.
 _SERVING_DNS_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
 _SERVING_IPS = ("127.0.0.1",)
 _VALIDITY = datetime.timedelta(days=2)
+_CA_NAME = "registry-sync-local-ca"
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,20 @@ class ControlPlanePki:
     """Paths of the PEM files a local control plane and its clients use."""
 
     ca_cert: Path
+    ca_key: Path
     serving_cert: Path
     serving_key: Path
     admin_cert: Path
     admin_key: Path
     service_account_public_key: Path
     service_account_private_key: Path
+
+
+def _load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{path} does not hold the EC key this module writes")
+    return key
 
 
 def _private_key() -> ec.EllipticCurvePrivateKey:
@@ -111,7 +123,7 @@ def write_control_plane_pki(folder: Path) -> ControlPlanePki:
     into `folder` (created if missing) and return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = _private_key()
-    ca_name = _name("registry-sync-test-ca")
+    ca_name = _name(_CA_NAME)
     ca_cert = _issue(ca_name, ca_key, ca_name, ca_key, is_ca=True, usages=[], alternative_names=[])
 
     serving_key = _private_key()
@@ -144,6 +156,7 @@ def write_control_plane_pki(folder: Path) -> ControlPlanePki:
 
     pki = ControlPlanePki(
         ca_cert=folder / "ca.crt",
+        ca_key=folder / "ca.key",
         serving_cert=folder / "apiserver.crt",
         serving_key=folder / "apiserver.key",
         admin_cert=folder / "admin.crt",
@@ -152,6 +165,8 @@ def write_control_plane_pki(folder: Path) -> ControlPlanePki:
         service_account_private_key=folder / "service-account.key",
     )
     pki.ca_cert.write_bytes(_cert_pem(ca_cert))
+    pki.ca_key.touch(mode=0o600)
+    pki.ca_key.write_bytes(_key_pem(ca_key))
     pki.serving_cert.write_bytes(_cert_pem(serving_cert))
     pki.serving_key.write_bytes(_key_pem(serving_key))
     pki.admin_cert.write_bytes(_cert_pem(admin_cert))
@@ -165,3 +180,29 @@ def write_control_plane_pki(folder: Path) -> ControlPlanePki:
     for key_file in (pki.serving_key, pki.admin_key, pki.service_account_private_key):
         key_file.chmod(0o600)
     return pki
+
+
+def issue_client_certificate(
+    pki: ControlPlanePki, folder: Path, user: str, groups: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """A client certificate (CN=`user`, O=each of `groups`) signed by the control plane's
+    CA, written as `<user>.crt`/`<user>.key` into `folder`; returns their paths."""
+    ca_key = _load_private_key(pki.ca_key)
+    key = _private_key()
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, user)]
+    attributes += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+    cert = _issue(
+        x509.Name(attributes),
+        key,
+        _name(_CA_NAME),
+        ca_key,
+        is_ca=False,
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        alternative_names=[],
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_file, key_file = folder / f"{user}.crt", folder / f"{user}.key"
+    cert_file.write_bytes(_cert_pem(cert))
+    key_file.touch(mode=0o600)
+    key_file.write_bytes(_key_pem(key))
+    return cert_file, key_file
