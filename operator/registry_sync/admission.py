@@ -39,6 +39,10 @@ class PipelineRunAdmission:
     def param_names(self) -> ParamNames:
         return self._param_names
 
+    async def wait_until_primed(self, timeout_s: float) -> bool:
+        """Until the InferenceServices that existed at start-up have been reconciled."""
+        return await self._book.wait_primed(timeout_s)
+
     async def target_binding(self, run: Mapping[str, Any]) -> tuple[BindingView | None, bool]:
         """The binding of the run's target, and whether the target exists unmanaged.
 

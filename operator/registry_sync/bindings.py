@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +38,39 @@ class BindingBook:
         self._entries: dict[str, BindingEntry] = {}
         self._unmanaged: set[str] = set()  # InferenceServices seen without the opt-in
         self._changed = asyncio.Condition()
+        # Opted-in InferenceServices listed at start-up and not reconciled yet (see `expect`).
+        self._awaited: set[str] = set()
+        self._primed = asyncio.Event()
+        self._primed.set()
+
+    def expect(self, names: Iterable[str]) -> None:
+        """The opted-in InferenceServices that existed at start-up: until each has been
+        reconciled (or is gone, or no longer opted in), the book is not `primed`, and a
+        missing entry may only mean "not reconciled yet", not "no such InferenceService"."""
+        self._awaited = {name for name in names if name not in self._entries}
+        if self._awaited:
+            self._primed.clear()
+        else:
+            self._primed.set()
+
+    async def wait_primed(self, timeout_s: float) -> bool:
+        """Wait until every InferenceService listed at start-up has been reconciled; False
+        if `timeout_s` passed first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._primed.wait(), timeout_s)
+        return self._primed.is_set()
+
+    def _settled(self, name: str) -> None:
+        if name in self._awaited:
+            self._awaited.discard(name)
+            if not self._awaited:
+                self._primed.set()
 
     def note_unmanaged(self, name: str, unmanaged: bool) -> None:
         """Record whether an existing InferenceService lacks the opt-in annotation."""
         if unmanaged:
             self._unmanaged.add(name)
+            self._settled(name)
         else:
             self._unmanaged.discard(name)
 
@@ -60,11 +88,13 @@ class BindingBook:
 
     async def put(self, entry: BindingEntry) -> None:
         self._entries[entry.facts.name] = entry
+        self._settled(entry.facts.name)
         async with self._changed:
             self._changed.notify_all()
 
     async def forget(self, name: str) -> BindingEntry | None:
         entry = self._entries.pop(name, None)
+        self._settled(name)
         async with self._changed:
             self._changed.notify_all()
         return entry

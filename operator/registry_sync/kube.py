@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -20,18 +21,30 @@ BINDING_GROUP, BINDING_VERSION, BINDING_PLURAL = "registry-sync.io", "v1alpha1",
 BINDING_KIND = "ModelBinding"
 RUN_GROUP, RUN_VERSION, RUN_PLURAL = "tekton.dev", "v1", "pipelineruns"
 MERGE_PATCH = "application/merge-patch+json"
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+# The apiserver refused, or could not be reached at all (restarting, network): both are
+# a failed call the caller handles, never an exception that ends a handler.
+_API_FAILURES = (ApiException, urllib3.exceptions.HTTPError)
 
 
 class KubeWriteError(RuntimeError):
-    """A write to the apiserver failed; the message names the object and the status."""
+    """A call to the apiserver failed; the message names the object and the status (or
+    that the apiserver could not be reached)."""
 
-    def __init__(self, action: str, target: str, error: ApiException) -> None:
-        self.status = error.status
-        self.forbidden = error.status == 403
-        self.conflict = error.status == 409
-        self.gone = error.status == 404
-        detail = _api_message(error)
-        super().__init__(f"{action} {target}: HTTP {error.status} {detail}".rstrip())
+    def __init__(
+        self, action: str, target: str, error: ApiException | urllib3.exceptions.HTTPError
+    ) -> None:
+        self.status: int | None = error.status if isinstance(error, ApiException) else None
+        self.forbidden = self.status == 403
+        self.conflict = self.status == 409
+        self.gone = self.status == 404
+        if isinstance(error, ApiException):
+            failure = f"HTTP {error.status} {_api_message(error)}".rstrip()
+        else:
+            failure = f"the apiserver could not be reached ({type(error).__name__}: {error})"
+        super().__init__(f"{action} {target}: {failure}")
 
 
 def _api_message(error: ApiException) -> str:
@@ -68,6 +81,19 @@ class KubeObjects:
         self._core = client.CoreV1Api(api_client)
         self._component = component
 
+    def list_inference_service_metadata(self, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's InferenceServices, metadata only (no specs: small even for
+        thousands of them)."""
+        try:
+            result = self._custom.list_namespaced_custom_object(
+                ISVC_GROUP, ISVC_VERSION, namespace, ISVC_PLURAL,
+                _headers={"Accept": METADATA_LIST},
+            )  # fmt: skip
+        except _API_FAILURES as error:
+            raise KubeWriteError("listing InferenceServices in", namespace, error) from None
+        items = result.get("items") if isinstance(result, dict) else None
+        return [item for item in items or [] if isinstance(item, dict)]
+
     def patch_inference_service_labels(
         self, ref: ObjectRef, labels: Mapping[str, str | None], resource_version: str | None
     ) -> dict[str, Any]:
@@ -84,7 +110,7 @@ class KubeObjects:
                 ISVC_GROUP, ISVC_VERSION, ref.namespace, ISVC_PLURAL, ref.name,
                 {"metadata": metadata}, _content_type=MERGE_PATCH,
             )  # fmt: skip
-        except ApiException as error:
+        except _API_FAILURES as error:
             raise KubeWriteError("patching labels of InferenceService", str(ref), error) from None
         return result
 
@@ -95,7 +121,7 @@ class KubeObjects:
                 BINDING_GROUP, BINDING_VERSION, ref.namespace, BINDING_PLURAL,
                 field_selector=f"metadata.name={ref.name}",
             )  # fmt: skip
-        except ApiException as error:
+        except _API_FAILURES as error:
             raise KubeWriteError("looking up ModelBinding", str(ref), error) from None
         items: list[dict[str, Any]] = result.get("items", [])
         return items[0] if items else None
@@ -105,7 +131,7 @@ class KubeObjects:
             result = self._custom.list_namespaced_custom_object(
                 BINDING_GROUP, BINDING_VERSION, namespace, BINDING_PLURAL
             )
-        except ApiException as error:
+        except _API_FAILURES as error:
             raise KubeWriteError("listing ModelBindings in", namespace, error) from None
         items: list[dict[str, Any]] = result.get("items", [])
         return items
@@ -116,7 +142,7 @@ class KubeObjects:
             result: dict[str, Any] = self._custom.create_namespaced_custom_object(
                 BINDING_GROUP, BINDING_VERSION, namespace, BINDING_PLURAL, dict(body)
             )
-        except ApiException as error:
+        except _API_FAILURES as error:
             target = f"{namespace}/{body['metadata']['name']}"
             raise KubeWriteError("creating ModelBinding", target, error) from None
         return result
@@ -127,7 +153,7 @@ class KubeObjects:
                 BINDING_GROUP, BINDING_VERSION, ref.namespace, BINDING_PLURAL, ref.name,
                 {"status": dict(status)}, _content_type=MERGE_PATCH,
             )  # fmt: skip
-        except ApiException as error:
+        except _API_FAILURES as error:
             raise KubeWriteError("updating status of ModelBinding", str(ref), error) from None
         return result
 
@@ -136,8 +162,8 @@ class KubeObjects:
             self._custom.delete_namespaced_custom_object(
                 BINDING_GROUP, BINDING_VERSION, ref.namespace, BINDING_PLURAL, ref.name
             )
-        except ApiException as error:
-            if error.status != 404:
+        except _API_FAILURES as error:
+            if not (isinstance(error, ApiException) and error.status == 404):
                 raise KubeWriteError("deleting ModelBinding", str(ref), error) from None
 
     def post_event(self, subject: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
@@ -170,7 +196,7 @@ class KubeObjects:
         }
         try:
             self._core.create_namespaced_event(metadata["namespace"], body)
-        except ApiException as error:
+        except _API_FAILURES as error:
             raise KubeWriteError(
                 "posting Event about", f"{metadata['namespace']}/{metadata['name']}", error
             ) from None
@@ -182,8 +208,8 @@ class KubeObjects:
             self._custom.create_namespaced_custom_object(
                 RUN_GROUP, RUN_VERSION, namespace, RUN_PLURAL, dict(body)
             )
-        except ApiException as error:
-            if error.status == 409:
+        except _API_FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 409:
                 return False
             target = f"{namespace}/{body['metadata']['name']}"
             raise KubeWriteError("creating PipelineRun", target, error) from None
@@ -195,5 +221,5 @@ class KubeObjects:
                 RUN_GROUP, RUN_VERSION, ref.namespace, RUN_PLURAL, ref.name,
                 dict(patch), _content_type=MERGE_PATCH,
             )  # fmt: skip
-        except ApiException as error:
+        except _API_FAILURES as error:
             raise KubeWriteError("patching PipelineRun", str(ref), error) from None

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from registry_sync.bindings import BindingBook, BindingEntry
@@ -23,7 +23,9 @@ from registry_sync.domain.binding import (
     LabelKeys,
     Reason,
     decide_binding,
+    is_opted_in,
     read_inference_service,
+    recorded_answer,
 )
 from registry_sync.domain.inference_service import StorageUri
 from registry_sync.domain.reference_index import ReferenceIndex
@@ -86,6 +88,22 @@ class InferenceServiceReconciler:
             metadata = binding.get("metadata", {})
             self._found_bindings[metadata.get("name", "")] = binding
 
+    async def expect_existing_inference_services(self) -> None:
+        """Tell the book which opted-in InferenceServices exist at start-up (one metadata
+        LIST), so that the no-webhook guard waits for them instead of finding none."""
+        try:
+            items = await asyncio.to_thread(
+                self._kube.list_inference_service_metadata, self._config.namespace
+            )
+        except KubeWriteError as error:
+            log.warning("%s; PipelineRuns are decided without waiting for them", error)
+            return
+        self._book.expect(
+            item["metadata"].get("name", "")
+            for item in items
+            if isinstance(item.get("metadata"), dict) and is_opted_in(item)
+        )
+
     async def on_inference_service(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """One watch event of an InferenceService (any, opted in or not)."""
         facts = read_inference_service(body, self._config.keys)
@@ -108,7 +126,10 @@ class InferenceServiceReconciler:
         """Re-resolve every known InferenceService whose answer the refresh changed.
 
         Resolution against the shared index is cheap; only changed answers cost API calls.
-        GitOps conflicts are looked at again too, since their window may have passed.
+        GitOps conflicts are looked at again too, since their window may have passed, and
+        so are label patches and binding writes the apiserver refused or never got (an
+        outage, a policy): no watch event follows a failed write, so nothing else would
+        try again.
         """
         index = self._current_index()
         for entry in self._book:
@@ -119,7 +140,11 @@ class InferenceServiceReconciler:
                     continue
                 fresh = self._resolve(current.facts, index, current.resolution)
                 in_conflict = current.ready_reason == Reason.GITOPS_CONFLICT.value
-                if _same_answer(fresh, current.resolution) and not in_conflict:
+                refused = (
+                    current.status is None  # the binding's last write failed
+                    or _labels_reason(current.status) == Reason.LABEL_PATCH_FAILED.value
+                )
+                if _same_answer(fresh, current.resolution) and not (in_conflict or refused):
                     continue
                 await self._reconcile(current.facts)
 
@@ -151,11 +176,14 @@ class InferenceServiceReconciler:
             now_ms=self._now_ms(),
             pin=facts.pin,
             previous=previous,
+            registry_problem=str(error) if (error := self._source.last_error) else None,
         )
 
     async def _reconcile(self, facts: InferenceServiceFacts) -> None:
         entry = self._book.get(facts.name) or BindingEntry(facts=facts)
-        previous = entry.resolution
+        # After a restart the last answer is the one the ModelBinding recorded: an outage
+        # must keep it, not forget it (and then deny or cancel every run).
+        previous = entry.resolution or self._recorded_answer(facts)
         resolution = self._resolve(facts, self._current_index(), previous)
         storage = facts.deployed.storage
         # A new deployment should not wait for the next periodic refresh.
@@ -171,12 +199,24 @@ class InferenceServiceReconciler:
         if previous_status is None and facts.name in self._found_bindings:
             previous_status = self._found_bindings[facts.name].get("status")
         decision = self._decide(facts, resolution, entry, previous_status)
+        # The webhook answers from the book: it learns the new answer before the cluster
+        # shows it (labels, binding), so no run is admitted with an answer already withdrawn.
+        await self._book.put(
+            replace(
+                entry,
+                facts=facts,
+                resolution=resolution,
+                ready=decision.ready,
+                ready_reason=decision.ready_reason,
+                ready_message=decision.ready_message,
+            )
+        )
         if decision.label_patch:
             applied = await self._patch_labels(facts, resolution, entry, previous_status, decision)
             if applied is None:
                 return  # the object changed under us: its next event brings the news
             decision = applied
-        binding_uid = await self._write_binding(facts, entry, decision, previous_status)
+        binding_uid, written = await self._write_binding(facts, entry, decision, previous_status)
         for note in decision.events:
             await self._post(facts, note)
         await self._book.put(
@@ -184,7 +224,8 @@ class InferenceServiceReconciler:
                 facts=facts,
                 resolution=resolution,
                 history=decision.history,
-                status=decision.status,
+                # Unknown when the write failed: the next refresh writes it again.
+                status=decision.status if written else None,
                 binding_uid=binding_uid,
                 ready=decision.ready,
                 ready_reason=decision.ready_reason,
@@ -244,14 +285,15 @@ class InferenceServiceReconciler:
         entry: BindingEntry,
         decision: BindingDecision,
         previous_status: Mapping[str, Any] | None,
-    ) -> str | None:
+    ) -> tuple[str | None, bool]:
+        """Create or update the ModelBinding: its uid, and whether it now holds the status."""
         ref = ObjectRef(facts.namespace, facts.name)
         binding_uid = entry.binding_uid or self._found_binding_uid(facts)
         try:
             if binding_uid is None:
                 binding_uid, previous_status = await self._create_binding(facts, ref)
                 if binding_uid is None:
-                    return None
+                    return None, False
             if _without_nones(decision.status) != _without_nones(previous_status):
                 await asyncio.to_thread(self._kube.patch_binding_status, ref, decision.status)
         except KubeWriteError as error:
@@ -259,8 +301,9 @@ class InferenceServiceReconciler:
             if error.gone:
                 # Deleted meanwhile (by the garbage collector, or a person): create it anew.
                 self._found_bindings.pop(facts.name, None)
-                return None
-        return binding_uid
+                return None, False
+            return binding_uid, False
+        return binding_uid, True
 
     async def _create_binding(
         self, facts: InferenceServiceFacts, ref: ObjectRef
@@ -283,6 +326,12 @@ class InferenceServiceReconciler:
                 return None, None
             return existing.get("metadata", {}).get("uid"), existing.get("status")
         return created.get("metadata", {}).get("uid"), None
+
+    def _recorded_answer(self, facts: InferenceServiceFacts) -> Resolution | None:
+        found = self._found_bindings.get(facts.name)
+        if found is None or not _owned_by(found, facts.uid):
+            return None
+        return recorded_answer(found.get("status"))
 
     def _found_binding_uid(self, facts: InferenceServiceFacts) -> str | None:
         found = self._found_bindings.get(facts.name)
@@ -364,6 +413,15 @@ def binding_body(facts: InferenceServiceFacts, namespace: str) -> dict[str, Any]
 def _owned_by(binding: Mapping[str, Any], uid: str) -> bool:
     owners = binding.get("metadata", {}).get("ownerReferences") or []
     return any(owner.get("uid") == uid for owner in owners)
+
+
+def _labels_reason(status: Mapping[str, Any] | None) -> str | None:
+    """The reason of a binding status's LabelsInSync condition, if it has one."""
+    for found in (status or {}).get("conditions", []):
+        if found.get("type") == "LabelsInSync":
+            reason = found.get("reason")
+            return reason if isinstance(reason, str) else None
+    return None
 
 
 def _same_answer(fresh: Resolution, known: Resolution | None) -> bool:

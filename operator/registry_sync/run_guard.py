@@ -14,20 +14,50 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry_sync.admission import PipelineRunAdmission
-from registry_sync.domain.replacement import Cancel, Leave, Replace, decide_without_webhook
+from registry_sync.domain.replacement import (
+    Cancel,
+    Leave,
+    Replace,
+    decide_without_webhook,
+    left_alone_whatever_the_binding,
+)
 from registry_sync.kube import RUN_GROUP, RUN_VERSION, KubeObjects, KubeWriteError, ObjectRef
 
 log = logging.getLogger(__name__)
 
+# At a cold start the runs' events arrive together with their InferenceServices': a run must
+# not be cancelled because its target has not been reconciled yet (with thousands of
+# InferenceServices that takes longer than the admission's short wait). Bounded, so that a
+# stuck InferenceService cannot hold every decision forever.
+STARTUP_WAIT_SECONDS = 600.0
+
 
 class PipelineRunGuard:
-    def __init__(self, admission: PipelineRunAdmission, kube: KubeObjects) -> None:
+    def __init__(
+        self,
+        admission: PipelineRunAdmission,
+        kube: KubeObjects,
+        startup_wait_s: float = STARTUP_WAIT_SECONDS,
+    ) -> None:
         self._admission = admission
         self._kube = kube
+        self._startup_wait_s = startup_wait_s
 
     async def on_pipeline_run(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         if event_type == "DELETED":
             return
+        settled = left_alone_whatever_the_binding(body)
+        if settled is not None:
+            # Most opted-in runs are finished: answered at once, without holding the event
+            # (and its body) while InferenceServices are reconciled at start-up.
+            log.debug("PipelineRun %s left alone: %s", _name(body), settled.why)
+            return
+        if not await self._admission.wait_until_primed(self._startup_wait_s):
+            log.warning(
+                "InferenceServices listed at start-up are still not reconciled after %.0f s; "
+                "deciding about PipelineRuns with what is known",
+                self._startup_wait_s,
+            )
         binding, unmanaged = await self._admission.target_binding(body)
         action = decide_without_webhook(
             body, binding, self._admission.param_names, inference_service_exists=unmanaged
@@ -66,3 +96,8 @@ class PipelineRunGuard:
             await asyncio.to_thread(self._kube.post_event, subject, type_, reason, message)
         except KubeWriteError as error:  # Events are best-effort
             log.warning("could not post Event %s: %s", reason, error)
+
+
+def _name(body: Mapping[str, Any]) -> str:
+    metadata = body.get("metadata", {})
+    return f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"

@@ -20,7 +20,7 @@ from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.errors import RegistryError
 from registry_sync.registry.snapshot_source import RegistrySnapshotSource
 from registry_sync.run_guard import PipelineRunGuard
-from registry_sync.settings import OperatorSettings
+from registry_sync.settings import OperatorSettings, WebhookMode
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
     except RegistryError as error:
         log.warning("registry not reachable at start-up; bindings wait for it: %s", error)
     await reconciler.load_existing_bindings()
+    if settings.webhook is WebhookMode.OFF:
+        await reconciler.expect_existing_inference_services()
     services.refresher = asyncio.create_task(refresh_forever(services), name="registry-refresh")
     return services
 

@@ -37,6 +37,7 @@ from registry_sync.domain.resolution import (
     Outcome,
     Resolution,
     format_age,
+    format_instant,
     resolve,
 )
 from registry_sync.domain.snapshot import (
@@ -78,6 +79,7 @@ __all__ = [
     "UnsupportedStorage",
     "UriReference",
     "format_age",
+    "format_instant",
     "matches",
     "parse_digest",
     "parse_storage_uri",

@@ -16,6 +16,7 @@ from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, 
 TARGET_LABEL: Final = "registry-sync.io/inference-service"
 ORIGINAL_PARAMS_ANNOTATION: Final = "registry-sync.io/original-params"
 VERSION_ANNOTATION: Final = "registry-sync.io/model-version-id"
+_SHOWN_NAME: Final = 253  # the longest valid object name
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,8 @@ def decide_admission(
         )
     if binding is None:
         return Denied(
-            "UnknownInferenceService", _unknown_target(run_name, target, inference_service_exists)
+            "UnknownInferenceService",
+            _unknown_target(run_name, _shortened(target), inference_service_exists),
         )
     if not binding.ready:
         return Denied(
@@ -145,5 +147,11 @@ def _run_name(run: object) -> str:
         for key in ("name", "generateName"):
             value = metadata.get(key)
             if isinstance(value, str) and value:
-                return value
+                return _shortened(value)
     return "(unnamed)"
+
+
+def _shortened(text: str) -> str:
+    """At most `_SHOWN_NAME` characters: names are validated only after admission, so a
+    denial must not echo a megabyte of one back."""
+    return text if len(text) <= _SHOWN_NAME else f"{text[: _SHOWN_NAME - 3]}..."

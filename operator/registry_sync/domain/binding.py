@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from registry_sync.domain.inference_service import DeployedModel, read_deployed_model
+from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
 from registry_sync.domain.resolution import PIN_ANNOTATION, Outcome, Resolution
 
 ENABLED_ANNOTATION: Final = "registry-sync.io/enabled"
@@ -153,12 +154,15 @@ class CorrectionHistory:
 
     `stopped` is set while the operator declines to correct (GitOpsConflict).
     `mode_annotation` is the mode annotation seen last: a change of it ends a conflict
-    (someone looked at the object and decided).
+    (someone looked at the object and decided). `deployment` is what the corrections were
+    made for (storage URI and pin): labels changed because the deployment changed are not
+    a revert, so a new deployment starts the count afresh.
     """
 
     times_ms: tuple[int, ...] = ()
     mode_annotation: str | None = None
     stopped: bool = False
+    deployment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +237,9 @@ def decide_binding(
     if should_correct and facts.mode is Mode.ENFORCE and label_patch_error is None:
         label_patch = {k: v for k, v in expected.items() if facts.labels.get(k) != v}
         history = CorrectionHistory(
-            times_ms=(*history.times_ms, now_ms), mode_annotation=facts.mode_annotation
+            times_ms=(*history.times_ms, now_ms),
+            mode_annotation=facts.mode_annotation,
+            deployment=_deployment(facts),
         )
     elif conflict:
         history = replace(history, stopped=True)
@@ -282,6 +288,11 @@ def _current_history(
     in_sync: bool,
 ) -> CorrectionHistory:
     recent = tuple(t for t in history.times_ms if now_ms - t < policy.window_ms)
+    redeployed = history.deployment is not None and history.deployment != _deployment(facts)
+    if redeployed:
+        # Corrections for an earlier deployment say nothing about a GitOps tool reverting
+        # this one's labels (a new storage URI or pin needs new labels).
+        return CorrectionHistory(mode_annotation=facts.mode_annotation)
     if history.mode_annotation != facts.mode_annotation or (history.stopped and in_sync):
         # A changed mode annotation, or correct labels found while the operator had stopped
         # correcting (someone committed them), end a conflict: start afresh. Correct labels
@@ -291,7 +302,13 @@ def _current_history(
         times_ms=recent,
         mode_annotation=history.mode_annotation,
         stopped=history.stopped and len(recent) >= policy.max_corrections,
+        deployment=history.deployment,
     )
+
+
+def _deployment(facts: InferenceServiceFacts) -> str:
+    """What decides the expected labels on the object's side: its storage and its pin."""
+    return f"{facts.deployed.storage!r} pin={facts.pin!r}"
 
 
 def _resolved_condition(resolution: Resolution) -> dict[str, str]:
@@ -492,3 +509,54 @@ def rfc3339(milliseconds: int) -> str:
     """Milliseconds since the epoch as Kubernetes writes times: `2026-11-26T13:05:44Z`."""
     moment = datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def recorded_answer(status: object) -> Resolution | None:
+    """The answer a ModelBinding's status records, read back; None when it names no model
+    version or cannot be read. Pure; never raises.
+
+    A restarted operator has no answer in memory: this is the last known answer that a
+    registry outage must keep (`resolve`'s `previous`), for the storage URI it was given for.
+    """
+    if not isinstance(status, Mapping):
+        return None
+    try:
+        outcome = Outcome(str(status.get("outcome")))
+        storage_uri = parse_storage_uri(status.get("storageUri")).canonical
+    except (ValueError, InvalidStorageUri):
+        return None
+    names = [
+        status.get(key)
+        for key in (
+            "registeredModelId",
+            "registeredModelName",
+            "modelVersionId",
+            "modelVersionName",
+        )
+    ]
+    if not all(isinstance(name, str) and name for name in names):
+        return None
+    artifact_id = status.get("modelArtifactId")
+    answer = Resolution(
+        outcome,
+        str(status.get("message") or ""),
+        storage_uri=storage_uri,
+        registered_model_id=names[0],
+        registered_model_name=names[1],
+        model_version_id=names[2],
+        model_version_name=names[3],
+        artifact_id=artifact_id if isinstance(artifact_id, str) else None,
+        snapshot_taken_at_ms=_milliseconds(status.get("registryDataTime")),
+    )
+    return answer if answer.has_answer else None
+
+
+def _milliseconds(text: object) -> int | None:
+    """An RFC 3339 time as `rfc3339` writes it, in milliseconds since the epoch, or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return int(moment.timestamp() * 1000)

@@ -264,10 +264,15 @@ def _split_registry(name: str, uri: str) -> tuple[str, str]:
 
 def _parse_uri(scheme: str, rest: str, uri: str) -> UriReference:
     if scheme in ("http", "https"):
-        return UriReference(scheme, _normalise_http_location(rest, uri))
-    location = rest.rstrip("/")
-    if not location:
-        raise InvalidStorageUri(f"nothing after {scheme}://; expected a location", uri)
+        location = _normalise_http_location(rest, uri)
+    else:
+        location = rest.rstrip("/")
+        if not location:
+            raise InvalidStorageUri(f"nothing after {scheme}://; expected a location", uri)
+    if location != location.rstrip():
+        # Whitespace before trailing slashes: without the slashes the canonical form would
+        # end in whitespace, which does not parse back.
+        raise InvalidStorageUri("it has whitespace before its trailing slash; remove it", uri)
     return UriReference(scheme, location)
 
 

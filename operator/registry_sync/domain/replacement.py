@@ -75,15 +75,13 @@ def decide_without_webhook(
     inference_service_exists: bool = False,
 ) -> Action:
     """Leave, replace or cancel one opted-in PipelineRun. Pure; never raises."""
+    settled = left_alone_whatever_the_binding(run)
+    if settled is not None:
+        return settled
     name = _metadata(run).get("name")
-    if not isinstance(name, str) or not name:
-        return Leave("the PipelineRun has no name yet")
+    assert isinstance(name, str)  # checked by left_alone_whatever_the_binding
     spec = run.get("spec")
     spec_status = spec.get("status") if isinstance(spec, Mapping) else None
-    if isinstance(spec_status, str) and spec_status in _STOPPED:
-        return Leave("already cancelled")
-    if is_finished(run):
-        return Leave("already finished: too late to correct (registry-sync audit reports it)")
     decision = decide_admission(
         run, binding, param_names, inference_service_exists=inference_service_exists
     )
@@ -111,6 +109,21 @@ def decide_without_webhook(
         "corrects pending runs (spec.status: PipelineRunPending) by replacing them."
     )
     return Cancel(_cancel_patch(message), "WrongParams", message)
+
+
+def left_alone_whatever_the_binding(run: Mapping[str, Any]) -> Leave | None:
+    """A Leave for a run no binding could change anything about (unnamed, cancelled or
+    finished), else None. Lets the guard skip waiting for a binding it does not need."""
+    name = _metadata(run).get("name")
+    if not isinstance(name, str) or not name:
+        return Leave("the PipelineRun has no name yet")
+    spec = run.get("spec")
+    spec_status = spec.get("status") if isinstance(spec, Mapping) else None
+    if isinstance(spec_status, str) and spec_status in _STOPPED:
+        return Leave("already cancelled")
+    if is_finished(run):
+        return Leave("already finished: too late to correct (registry-sync audit reports it)")
+    return None
 
 
 def replacement_name(name: str) -> str:

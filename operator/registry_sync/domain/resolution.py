@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 
@@ -110,6 +111,7 @@ def resolve(
     pin: str | None = None,
     running_digest: str | None = None,
     previous: Resolution | None = None,
+    registry_problem: str | None = None,
 ) -> Resolution:
     """Decide which model version is deployed. Never raises on what it is given.
 
@@ -117,7 +119,8 @@ def resolve(
       `storage` (key + path) form `UnsupportedStorage`, whatever the registry says.
     - No snapshot, or a snapshot that is not current: `RegistryUnavailable`. It keeps the ids
       and names of `previous` when that named a version for the same storage URI, and says
-      how old they are; otherwise it names nothing.
+      how old they are; otherwise it names nothing. `registry_problem` (why the last
+      request failed: a refused token, an untrusted certificate) ends its message.
     - Only live versions of live models count; several artifacts of one version are one
       candidate. A known digest (`running_digest`, the digest a running pod reports, or one
       in the deployed URI) rules out candidates whose artifact carries a different digest.
@@ -132,7 +135,7 @@ def resolve(
     if isinstance(reference, Resolution):
         return reference
     if registry is None or not snapshot_current:
-        return _registry_unavailable(reference, registry, previous, now_ms)
+        return _registry_unavailable(reference, registry, previous, now_ms, registry_problem)
     index = (
         registry if isinstance(registry, ReferenceIndex) else ReferenceIndex.from_snapshot(registry)
     )
@@ -140,6 +143,15 @@ def resolve(
     if pin is not None:
         return _resolve_pin(reference, pin, known_digest, index)
     return _resolve_unpinned(reference, known_digest, index)
+
+
+def format_instant(epoch_ms: int) -> str:
+    """A moment as an RFC 3339 UTC time to the second: `2026-11-26T16:01:02Z`."""
+    try:
+        moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds: say it raw
+        return f"{epoch_ms} ms after the epoch"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_age(milliseconds: int) -> str:
@@ -182,12 +194,18 @@ def _registry_unavailable(
     registry: ReferenceIndex | RegistrySnapshot | None,
     previous: Resolution | None,
     now_ms: int,
+    registry_problem: str | None,
 ) -> Resolution:
     uri = reference.canonical
+    # The cause decides what a person does next: give a CA bundle, renew the token, wait.
+    last_error = f"; last error: {registry_problem}" if registry_problem else ""
     if previous is not None and previous.has_answer and previous.storage_uri in (None, uri):
         taken_at = previous.snapshot_taken_at_ms
+        # The message is written when the outage begins and not rewritten while it lasts
+        # (that would cost a write per object per refresh): the absolute time stays true.
         age = (
-            f"from {format_age(now_ms - taken_at)} ago"
+            f"read at {format_instant(taken_at)} ({format_age(now_ms - taken_at)} before this"
+            " message)"
             if taken_at is not None
             else "of unknown age"
         )
@@ -195,7 +213,8 @@ def _registry_unavailable(
             Outcome.REGISTRY_UNAVAILABLE,
             f"the registry cannot be reached; keeping the answer {age}: "
             f"model {previous.registered_model_name} (id {previous.registered_model_id}) "
-            f"version {previous.model_version_name} (id {previous.model_version_id})",
+            f"version {previous.model_version_name} (id {previous.model_version_id})"
+            f"{last_error}",
             storage_uri=uri,
             registered_model_id=previous.registered_model_id,
             registered_model_name=previous.registered_model_name,
@@ -220,7 +239,7 @@ def _registry_unavailable(
     return Resolution(
         Outcome.REGISTRY_UNAVAILABLE,
         f"{problem}; {earlier}; {uri} will be resolved when the registry answers "
-        "(check the registry URL, token and the registry's health)",
+        f"(check the registry URL, token and the registry's health){last_error}",
         storage_uri=uri,
     )
 

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from registry_sync.webhook.configuration import (
     register_configuration,
     url_client_config,
 )
+from registry_sync.webhook.review import CheckingWebhookServer
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ async def configure_webhook(
     settings.admission.managed = None  # the configuration is ours (url) or the manifests' (service)
     if operator.webhook is WebhookMode.SERVICE:
         # Kopf re-reads the files when they change: a rotated certificate is picked up.
-        settings.admission.server = kopf.WebhookServer(
+        settings.admission.server = CheckingWebhookServer(
             addr=operator.webhook_host,
             port=operator.webhook_port,
             certfile=operator.webhook_cert_file,
@@ -86,9 +89,11 @@ async def configure_webhook(
         ca_pem = cert_file.read_bytes()  # a self-signed certificate is its own CA
     else:
         folder = Path(tempfile.mkdtemp(prefix="registry-sync-webhook-"))
+        # A throw-away key pair for this process only: gone when it exits.
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         made = make_serving_certificate(folder, [operator.webhook_host, "localhost"])
         cert_file, key_file, ca_pem = made.cert_file, made.key_file, made.ca_pem
-    settings.admission.server = kopf.WebhookServer(
+    settings.admission.server = CheckingWebhookServer(
         addr=operator.webhook_host,
         port=operator.webhook_port,
         certfile=cert_file,

@@ -24,7 +24,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         RUN_VERSION,
         RUN_PLURAL,
         id=HANDLER_ID,
-        operation="CREATE",
+        operations={"CREATE"},
         labels={TARGET_LABEL: kopf.PRESENT},
         side_effects=False,
         registry=registry,

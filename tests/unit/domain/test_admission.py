@@ -364,6 +364,28 @@ def test_a_run_without_any_name_is_called_unnamed() -> None:
     assert deny(run).message.startswith("PipelineRun (unnamed): ")
 
 
+# Found by tests/fuzz: names are validated only after admission, so any length arrives.
+def test_a_huge_run_name_is_shortened_in_the_denial() -> None:
+    decision = deny(pipeline_run(RIGHT_PARAMS, name="n" * 300_000), binding=None)
+    assert decision.message.startswith("PipelineRun nnn")
+    assert len(decision.message) < 1000
+
+
+def test_a_huge_target_name_is_shortened_in_the_denial() -> None:
+    decision = deny(pipeline_run(RIGHT_PARAMS, target="t" * 300_000), binding=None)
+    assert "ttt..." in decision.message
+    assert len(decision.message) < 1000
+
+
+def test_a_param_nested_deeper_than_any_tekton_param_is_denied_not_copied() -> None:
+    value: Any = "x"
+    for _ in range(2000):  # deeper than a recursive copy can go
+        value = [value]
+    decision = deny(pipeline_run([param("prompts", value), *RIGHT_PARAMS]))
+    assert decision.reason == "InvalidParams"
+    assert "levels deep" in decision.message
+
+
 # target_of -----------------------------------------------------------------------------------
 
 

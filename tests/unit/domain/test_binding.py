@@ -1049,6 +1049,47 @@ def test_the_correction_limit_is_the_policys() -> None:
     assert (first.label_patch is not None, second.label_patch) == (True, None)
 
 
+ONE_GPU_URI = "oci://quay.io/adrina/private-ai:mistral-24b-quantized-w4a16-2501"
+
+
+def redeploy(uri: str, labels: Mapping[str, str]) -> InferenceServiceFacts:
+    """The InferenceService deploying `uri` (a new deployment: new spec, new generation)."""
+    model = {"modelFormat": {"name": "vLLM"}, "storageUri": uri}
+    return facts_of(inference_service(labels=labels, model=model))
+
+
+def test_labels_changed_for_new_deployments_are_not_counted_as_reverts() -> None:
+    # Switching between two registered URIs needs new labels each time: that is the
+    # operator following deployments, not a GitOps tool reverting its corrections.
+    history, labels = CorrectionHistory(), dict(WRONG_LABELS)
+    patched = []
+    for n in range(6):
+        facts = redeploy(ONE_GPU_URI if n % 2 else DEPLOYED_URI, labels)
+        decision = decide(
+            facts, resolution_of(facts), history=history, now_ms=NOW_MS + n * MINUTE_MS
+        )
+        patched.append(decision.label_patch is not None and decision.ready)
+        history, labels = decision.history, {**labels, **(decision.label_patch or {})}
+    assert patched == [True] * 6
+
+
+def test_reverts_of_one_deployment_still_end_in_a_conflict_after_a_redeployment() -> None:
+    history = CorrectionHistory()
+    facts = redeploy(ONE_GPU_URI, WRONG_LABELS)  # its right labels are model 8 version 10
+    first = decide(facts, resolution_of(facts), history=history, now_ms=NOW_MS)
+    history = first.history
+    facts = redeploy(DEPLOYED_URI, WRONG_LABELS)
+    decisions = []
+    for n in range(1, 5):
+        decision = decide(
+            facts, resolution_of(facts), history=history, now_ms=NOW_MS + n * MINUTE_MS
+        )
+        decisions.append(decision)
+        history = decision.history
+    assert [d.label_patch is not None for d in decisions] == [True, True, True, False]
+    assert decisions[-1].ready_reason == "GitOpsConflict"
+
+
 # Events --------------------------------------------------------------------------------------
 
 

@@ -98,6 +98,21 @@ def test_extra_keys_of_our_entries_are_kept() -> None:
     assert plan.params[0] == {"name": "model_name", "value": "Model", "note": "kept"}
 
 
+# Found by tests/fuzz: a copy recurses once per level, and the call stack ends first.
+@pytest.mark.parametrize("depth", [40, 5000])
+def test_an_entry_nested_far_deeper_than_a_param_is_refused_naming_it(depth: int) -> None:
+    value: Any = "x"
+    for _ in range(depth):
+        value = {"k": value}
+    with pytest.raises(ParamPlanError, match=r"spec.params\[1\] nests more than \d+ levels"):
+        plan_params([param("model_name", "Old"), param("other", value)], NAMES)
+
+
+def test_an_object_param_of_strings_is_not_too_deep() -> None:
+    plan = plan_params([param("other", {"k": "v"}), param("list", ["a", "b"])], NAMES)
+    assert plan.params[:2] == [param("other", {"k": "v"}), param("list", ["a", "b"])]
+
+
 def test_the_input_is_never_modified_and_the_plan_shares_nothing_with_it() -> None:
     params = [param("model_name", "Old"), param("other", {"k": ["v"]})]
     before = copy.deepcopy(params)

@@ -175,6 +175,10 @@ def test_other_schemes_are_normalised_trivially(uri: str, expected: UriReference
         pytest.param("https:///path", "host", id="https-without-host"),
         pytest.param("https://bad_host/path", "host", id="https-bad-host"),
         pytest.param("s3://b/" + "k" * 5000, "at most 4096", id="over-long-input"),
+        # Found by tests/fuzz: normalised, these would end in whitespace and not parse back.
+        pytest.param("hf://org/model /", "whitespace before its trailing slash", id="space-slash"),
+        pytest.param("s3://bucket/key\u00a0//", "whitespace before", id="nbsp-slashes"),
+        pytest.param("https://host/path /", "whitespace before", id="https-space-slash"),
     ],
 )
 def test_invalid_uris_are_rejected_naming_the_problem(uri: str, problem: str) -> None:

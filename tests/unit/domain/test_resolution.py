@@ -16,6 +16,7 @@ from registry_sync.domain import (
     StorageUri,
     UnsupportedStorage,
     format_age,
+    format_instant,
     parse_storage_uri,
     resolve,
 )
@@ -418,7 +419,9 @@ def test_an_outage_keeps_the_earlier_answer_and_says_how_old_it_is(previous: Res
         answer.snapshot_taken_at_ms,
     ) == ("1", "Alpha", "2", "a-v1", "1", TAKEN_AT)
     assert answer.message == (
-        "the registry cannot be reached; keeping the answer from 3m12s ago: "
+        # TAKEN_AT is 1,000 s after the epoch; the outage is seen 192 s later.
+        "the registry cannot be reached; keeping the answer read at 1970-01-01T00:16:40Z "
+        "(3m12s before this message): "
         "model Alpha (id 1) version a-v1 (id 2)"
     )
 
@@ -445,6 +448,25 @@ def test_an_outage_keeps_no_answer_given_for_another_storage_uri() -> None:
     assert answer.outcome is Outcome.REGISTRY_UNAVAILABLE
     assert answer.model_version_id is None
     assert f"the earlier answer was for {URI}, not this URI" in answer.message
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [pytest.param(resolved(ALPHA), id="keeping"), pytest.param(None, id="never-reached")],
+)
+def test_an_outage_names_why_the_registry_could_not_be_asked(previous: Resolution | None) -> None:
+    problem = "GET https://registry/api: the registry's TLS certificate is not trusted"
+    answer = resolve(
+        URI,
+        None,
+        snapshot_current=False,
+        now_ms=NOW,
+        previous=previous,
+        registry_problem=problem,
+    )
+    assert answer.outcome is Outcome.REGISTRY_UNAVAILABLE
+    assert answer.message.endswith(f"; last error: {problem}")
+    assert answer.message.startswith(unavailable(previous).message)
 
 
 @pytest.mark.parametrize(
@@ -543,3 +565,7 @@ def test_resolution_always_answers_consistently(
     if pin is not None and answer.has_answer:
         assert answer.outcome is Outcome.PINNED
         assert answer.model_version_id == pin
+
+
+def test_an_instant_no_calendar_holds_is_said_raw() -> None:
+    assert format_instant(10**20) == f"{10**20} ms after the epoch"

@@ -1,0 +1,118 @@
+"""The AdmissionReview shape check in front of Kopf (found by tests/fuzz: each of these
+reviews made Kopf's admission code raise, which its server answers with a bare 500)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import aiohttp.web
+import pytest
+
+from registry_sync.webhook.review import MAX_DEPTH, checked, review_problem
+
+
+def review() -> dict[str, Any]:
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-1",
+            "resource": {"group": "tekton.dev", "version": "v1", "resource": "pipelineruns"},
+            "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": {
+                "metadata": {"name": "run", "labels": {"registry-sync.io/inference-service": "m"}},
+                "spec": {"params": [{"name": "p", "value": {"k": "v"}}]},
+            },
+            "oldObject": None,
+        },
+    }
+
+
+def nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = {"v": value}
+    return value
+
+
+def edited(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(review())
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return changed
+
+
+def test_a_review_as_the_apiserver_sends_it_has_no_problem() -> None:
+    assert review_problem(review()) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        pytest.param([1, 2], "not a JSON object", id="not-an-object"),
+        pytest.param({"kind": "AdmissionReview"}, "request is missing", id="no-request"),
+        pytest.param(edited(("request", "resource"), None), "request.resource", id="no-resource"),
+        pytest.param(
+            edited(("request", "resource", "group"), 5), "request.resource", id="resource-number"
+        ),
+        pytest.param(
+            edited(("request", "resource", "resource"), ""), "request.resource", id="resource-empty"
+        ),
+        pytest.param(edited(("request", "operation"), ["CREATE"]), "operation", id="operation"),
+        pytest.param(edited(("request", "userInfo"), "alice"), "userInfo", id="user-info"),
+        pytest.param(edited(("request", "object"), "run"), "object is not", id="object-string"),
+        pytest.param(
+            edited(("request", "object", "metadata"), []), "metadata that", id="metadata-list"
+        ),
+        pytest.param(
+            edited(("request", "object", "metadata", "labels"), 5), "metadata.labels", id="labels"
+        ),
+        pytest.param(
+            edited(("request", "object", "metadata", "annotations"), {"a": 1}),
+            "metadata.annotations",
+            id="annotation-number",
+        ),
+        pytest.param(
+            edited(("request", "oldObject"), {"metadata": "x"}), "request.oldObject", id="old"
+        ),
+        pytest.param(
+            edited(("request", "object", "metadata", "annotations"), None),
+            "metadata.annotations",
+            id="annotations-null",
+        ),
+        pytest.param(edited(("request", "object", "spec"), None), "spec: null", id="spec-null"),
+        pytest.param(
+            edited(("request", "object", "spec"), nested(MAX_DEPTH + 1)),
+            f"more than {MAX_DEPTH} levels",
+            id="too-deep",
+        ),
+    ],
+)
+def test_a_malformed_review_is_named_by_its_problem(body: Any, problem: str) -> None:
+    found = review_problem(body)
+    assert found is not None and problem in found
+
+
+def test_a_deep_but_not_too_deep_object_passes() -> None:
+    assert review_problem(edited(("request", "object", "spec"), nested(MAX_DEPTH - 2))) is None
+
+
+def test_checked_answers_a_malformed_review_with_a_400_naming_the_problem() -> None:
+    async def never(request: Any, **_: Any) -> Any:
+        raise AssertionError("a malformed review must not reach Kopf")
+
+    with pytest.raises(aiohttp.web.HTTPBadRequest) as raised:
+        asyncio.run(checked(never)({"request": "x"}, webhook="id"))
+    assert "malformed AdmissionReview: request is missing" in raised.value.text
+
+
+def test_checked_passes_a_good_review_and_its_arguments_through() -> None:
+    async def answer(request: Any, **kwargs: Any) -> Any:
+        return {"seen": request["request"]["uid"], **kwargs}
+
+    assert asyncio.run(checked(answer)(review(), webhook="id")) == {"seen": "u-1", "webhook": "id"}
