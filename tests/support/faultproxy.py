@@ -9,6 +9,11 @@ Every request is recorded, so a test can count what the client really sent.
         proxy.inject(ServerError(500))
         client = RegistryClient(proxy.url)
 
+`start_outage(fault)` makes every later request fail with `fault` (queued faults first)
+until `end_outage()`: a registry that stays broken for a while. `fault_proxy_in_thread`
+serves a proxy from its own event loop in a background thread, for synchronous tests whose
+client is another process (the operator).
+
 The faults are real HTTP behaviour on a real socket, not a mocked client.
 """
 
@@ -19,7 +24,9 @@ import contextlib
 import json
 import socket
 import struct
+import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -75,8 +82,23 @@ class Hang:
     seconds: float = 30.0
 
 
+@dataclass(frozen=True)
+class EchoAuthorization:
+    """Answer `status` with an error body that quotes the request's Authorization header,
+    as a careless server or gateway does: whatever the client reports must not repeat it."""
+
+    status: int = 401
+
+
 Fault = (
-    ServerError | TooManyRequests | Unauthorized | GarbageBody | WrongTypes | ConnectionReset | Hang
+    ServerError
+    | TooManyRequests
+    | Unauthorized
+    | GarbageBody
+    | WrongTypes
+    | ConnectionReset
+    | Hang
+    | EchoAuthorization
 )
 
 
@@ -110,6 +132,9 @@ class FaultProxy:
         self.url = ""
         self.seen: list[SeenRequest] = []
         self._faults: deque[tuple[Fault, str | None]] = deque()
+        self._outage: Fault | None = None
+        # Faults may be queued from another thread than the proxy's (`fault_proxy_in_thread`).
+        self._faults_lock = threading.Lock()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._stopping = asyncio.Event()
@@ -117,7 +142,17 @@ class FaultProxy:
     def inject(self, *faults: Fault, path_contains: str | None = None) -> None:
         """Queue `faults`: each is used up by one of the next requests whose path contains
         `path_contains` (by any request when None)."""
-        self._faults.extend((fault, path_contains) for fault in faults)
+        with self._faults_lock:
+            self._faults.extend((fault, path_contains) for fault in faults)
+
+    def start_outage(self, fault: Fault) -> None:
+        """Answer every request with `fault` (after the queued faults) until `end_outage`."""
+        with self._faults_lock:
+            self._outage = fault
+
+    def end_outage(self) -> None:
+        with self._faults_lock:
+            self._outage = None
 
     @property
     def pending_faults(self) -> int:
@@ -148,11 +183,12 @@ class FaultProxy:
             await self._session.close()
 
     def _next_fault(self, path: str) -> Fault | None:
-        for index, (fault, path_contains) in enumerate(self._faults):
-            if path_contains is None or path_contains in path:
-                del self._faults[index]
-                return fault
-        return None
+        with self._faults_lock:
+            for index, (fault, path_contains) in enumerate(self._faults):
+                if path_contains is None or path_contains in path:
+                    del self._faults[index]
+                    return fault
+            return self._outage
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         fault = self._next_fault(request.path)
@@ -174,6 +210,10 @@ class FaultProxy:
             return web.json_response(body, status=429, headers=headers)
         if isinstance(fault, Unauthorized):
             return web.json_response({"code": "Unauthorized", "message": "injected"}, status=401)
+        if isinstance(fault, EchoAuthorization):
+            said = f"credentials {request.headers.get('Authorization')!r} rejected"
+            body = {"code": "Unauthorized" if fault.status == 401 else "Error", "message": said}
+            return web.json_response(body, status=fault.status)
         if isinstance(fault, GarbageBody):
             return web.Response(body=fault.body, status=200, content_type="application/json")
         if isinstance(fault, ConnectionReset):
@@ -213,3 +253,27 @@ class FaultProxy:
         if rewrite:
             payload = json.dumps(_ids_as_numbers(json.loads(payload))).encode()
         return web.Response(body=payload, status=answer.status, headers=answer_headers)
+
+
+@contextlib.contextmanager
+def fault_proxy_in_thread(upstream: str) -> Iterator[FaultProxy]:
+    """A `FaultProxy` to `upstream` served by its own event loop in a background thread.
+
+    For synchronous tests whose client is another process: the proxy keeps answering while
+    the test blocks waiting for something. `inject`/`start_outage` may be called from the
+    test's thread.
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fault-proxy", daemon=True)
+    thread.start()
+    proxy = FaultProxy(upstream)
+    try:
+        asyncio.run_coroutine_threadsafe(proxy.__aenter__(), loop).result(30)
+        yield proxy
+    finally:
+        with contextlib.suppress(Exception):
+            closing = proxy.__aexit__(None, None, None)
+            asyncio.run_coroutine_threadsafe(closing, loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()

@@ -51,6 +51,7 @@ class RunningOperator:
         env: dict[str, str],
         kubeconfig: Path | None = None,
         webhook_port: int | None = None,
+        verbose: bool = True,
     ) -> None:
         self.cluster = cluster
         self.namespace = namespace
@@ -62,6 +63,8 @@ class RunningOperator:
         self._env = env
         # Another identity than the cluster's admin (a ServiceAccount token, for RBAC tests).
         self.kubeconfig = kubeconfig
+        # Debug logging helps a failing test; benchmarks turn it off, as deployed (INFO).
+        self.verbose = verbose
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -72,7 +75,7 @@ class RunningOperator:
             "--metrics-port", str(self.metrics_port),
             "--health-port", "0",
             "--webhook-port", str(self.webhook_port),
-            "--verbose",
+            *(["--verbose"] if self.verbose else []),
             *self.extra_args,
         ]  # fmt: skip
 
@@ -83,6 +86,8 @@ class RunningOperator:
         if self.kubeconfig is not None:
             environment["KUBECONFIG"] = str(self.kubeconfig)
         environment.update(self._env)
+        # The log file is appended to across restarts: look for readiness only after this start.
+        log_start = len(self.log())
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),
@@ -94,7 +99,7 @@ class RunningOperator:
         if not wait:
             return
         deadline = time.monotonic() + timeout
-        while READY_LINE not in self.log():
+        while READY_LINE not in self.log()[log_start:]:
             if self.process.poll() is not None:
                 raise OperatorStartError(
                     f"operator exited with {self.process.returncode} before it was ready:\n"
@@ -182,12 +187,14 @@ def start_operator(
     kubeconfig: Path | None = None,
     webhook_port: int | None = None,
     wait: bool = True,
+    verbose: bool = True,
 ) -> Iterator[RunningOperator]:
     """The operator for the `with` block. `kubeconfig` runs it as another identity than the
-    cluster's admin; `wait=False` returns before it is ready (see `RunningOperator.start`)."""
+    cluster's admin; `wait=False` returns before it is ready (see `RunningOperator.start`);
+    `verbose=False` logs at INFO, as deployed (benchmarks)."""
     operator = RunningOperator(
         cluster, namespace, registry_url, log_path, extra_args, env or {},
-        kubeconfig=kubeconfig, webhook_port=webhook_port,
+        kubeconfig=kubeconfig, webhook_port=webhook_port, verbose=verbose,
     )  # fmt: skip
     _RUNNING[str(log_path)] = operator
     try:

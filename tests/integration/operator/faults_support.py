@@ -1,0 +1,213 @@
+"""What the registry-fault and security tests share: the operator behind a fault proxy,
+a recorder of every label value an InferenceService ever had, and PipelineRun attempts."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+from registry_sync.demo.seed import ISVC_NAME
+from support.bindings import MODEL_ID, REGISTRY_NAME, VERSION_ID, binding_or_none, condition
+from support.cluster import Cluster
+from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
+from support.operator import RunningOperator, start_operator
+
+REGISTRY = "demo-registry"
+LABEL_KEYS = (MODEL_ID, VERSION_ID, REGISTRY_NAME)
+TARGET_LABEL = "registry-sync.io/inference-service"
+# Faults take a few client retries to be noticed; a hang costs a whole read timeout.
+WAIT_SECONDS = 90.0
+
+LabelState = tuple[str | None, ...]
+
+
+@contextmanager
+def operator_behind(
+    kube: Cluster,
+    namespace: str,
+    registry_url: str,
+    log_path: Path,
+    token_file: Path,
+    *extra_args: str,
+) -> Iterator[RunningOperator]:
+    """The operator reading the registry at `registry_url` with the token in `token_file`,
+    refreshing every second so that a fault is noticed (and its end) within seconds."""
+    with start_operator(
+        kube,
+        namespace,
+        registry_url,
+        log_path,
+        extra_args=[
+            "--registry-name", REGISTRY,
+            "--refresh-seconds", "1",
+            "--token-file", str(token_file),
+            *extra_args,
+        ],
+    ) as running:  # fmt: skip
+        yield running
+
+
+def label_state(labels: Mapping[str, str] | None) -> LabelState:
+    """The registry labels of an InferenceService, in `LABEL_KEYS` order (None: absent)."""
+    labels = labels or {}
+    return tuple(labels.get(key) for key in LABEL_KEYS)
+
+
+class LabelHistory:
+    """Every registry-label state each InferenceService of a namespace ever had, from a watch.
+
+    A watch delivers every change in order, so a flip that lasted a millisecond is seen.
+    Start it before the objects are created; `states(name)` gives the consecutive distinct
+    states, `flush(name)` waits until the watch has caught up with the object as stored now.
+    """
+
+    def __init__(self, kube: Cluster, namespace: str) -> None:
+        self._kube = kube
+        self._namespace = namespace
+        self._seen: dict[str, list[tuple[str, LabelState]]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="label-history", daemon=True)
+
+    def __enter__(self) -> LabelHistory:
+        listed = self._api().list_namespaced_custom_object(
+            INFERENCE_SERVICES.group,
+            INFERENCE_SERVICES.version,
+            self._namespace,
+            INFERENCE_SERVICES.plural,
+        )
+        for item in listed.get("items", []):
+            self._record(item)
+        self._since = listed["metadata"]["resourceVersion"]
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopping.set()
+        self._thread.join(15)
+
+    def _api(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self._kube.api_client)
+
+    def _record(self, item: Mapping[str, Any]) -> None:
+        metadata = item["metadata"]
+        with self._lock:
+            self._seen.setdefault(metadata["name"], []).append(
+                (metadata["resourceVersion"], label_state(metadata.get("labels")))
+            )
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                stream = watch.Watch()
+                for event in stream.stream(
+                    self._api().list_namespaced_custom_object,
+                    INFERENCE_SERVICES.group,
+                    INFERENCE_SERVICES.version,
+                    self._namespace,
+                    INFERENCE_SERVICES.plural,
+                    resource_version=self._since,
+                    timeout_seconds=2,
+                ):
+                    item = event["object"]
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self._record(item)
+                    self._since = item["metadata"]["resourceVersion"]
+                    if self._stopping.is_set():
+                        stream.stop()
+        except BaseException as error:  # reported by `states`: a silent recorder proves nothing
+            self._failure = error
+
+    def flush(self, name: str) -> None:
+        """Wait until the watch has delivered the object's current version."""
+        current = INFERENCE_SERVICES.get(self._kube.api_client, self._namespace, name)
+        version = current["metadata"]["resourceVersion"]
+
+        def caught_up() -> bool:
+            if self._failure is not None:
+                raise AssertionError(f"the label watch failed: {self._failure!r}")
+            with self._lock:
+                return any(seen == version for seen, _ in self._seen.get(name, []))
+
+        self._kube.wait_for(caught_up, timeout=30, description=f"watch caught up with {name}")
+
+    def states(self, name: str) -> list[LabelState]:
+        """The label states `name` went through, consecutive repeats folded."""
+        self.flush(name)
+        with self._lock:
+            states = [state for _, state in self._seen.get(name, [])]
+        folded: list[LabelState] = []
+        for state in states:
+            if not folded or folded[-1] != state:
+                folded.append(state)
+        return folded
+
+
+def wait_for_ready(
+    kube: Cluster, namespace: str, status: str, reason: str, name: str = ISVC_NAME
+) -> dict[str, Any]:
+    """Wait until the binding's Ready condition has this status and reason; return the binding."""
+
+    def reached() -> dict[str, Any] | None:
+        binding = binding_or_none(kube.api_client, namespace, name)
+        ready = condition(binding, "Ready")
+        if ready and ready["status"] == status and ready["reason"] == reason:
+            return binding
+        return None
+
+    binding: dict[str, Any] = kube.wait_for(
+        reached, timeout=WAIT_SECONDS, description=f"{namespace}/{name} Ready={status} ({reason})"
+    )
+    return binding
+
+
+def labels_of(kube: Cluster, namespace: str, name: str) -> LabelState:
+    stored = INFERENCE_SERVICES.get(kube.api_client, namespace, name)
+    return label_state(stored["metadata"].get("labels"))
+
+
+def model_testing_run(target: str, params: Mapping[str, str]) -> dict[str, Any]:
+    """An opted-in model-testing run for `target` with these (possibly wrong) params."""
+    return {
+        "apiVersion": PIPELINE_RUNS.api_version,
+        "kind": PIPELINE_RUNS.kind,
+        "metadata": {"generateName": f"{target}-test-", "labels": {TARGET_LABEL: target}},
+        "spec": {
+            "pipelineRef": {"name": "model-testing"},
+            "params": [{"name": key, "value": value} for key, value in params.items()],
+        },
+    }
+
+
+def try_run(
+    kube: Cluster, namespace: str, target: str, params: Mapping[str, str]
+) -> dict[str, Any] | str:
+    """Create a model-testing run: the stored run when admitted, the message when denied."""
+    try:
+        return PIPELINE_RUNS.create(kube.api_client, namespace, model_testing_run(target, params))
+    except ApiException as error:
+        assert error.status in (400, 403, 500), error
+        message: str = json.loads(error.body)["message"]
+        return message
+
+
+def stored_runs(kube: Cluster, namespace: str) -> list[dict[str, Any]]:
+    listed = client.CustomObjectsApi(kube.api_client).list_namespaced_custom_object(
+        PIPELINE_RUNS.group, PIPELINE_RUNS.version, namespace, PIPELINE_RUNS.plural
+    )
+    runs: list[dict[str, Any]] = listed.get("items", [])
+    return runs
+
+
+def run_params(run: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """The run's values for the param names in `names`."""
+    params = params_of(run)
+    return {key: params.get(key) for key in names}
