@@ -28,6 +28,7 @@ from support.cluster import Cluster
 pytestmark = pytest.mark.cluster
 
 INSTALLS = ["openshift", "kind", "another-namespace"]
+NO_WEBHOOK = "no-webhook"  # `registry-sync run --webhook off`: no webhook at all
 WEBHOOK_SECRET = "registry-sync-webhook-tls"
 CLUSTER_SCOPED = {"MutatingWebhookConfiguration"}
 
@@ -195,7 +196,7 @@ def test_the_container_runs_the_operator_as_the_install_service_account(
     assert pod_spec(openshift_install)["serviceAccountName"] == "registry-sync"
 
 
-@pytest.mark.parametrize("install_name", INSTALLS)
+@pytest.mark.parametrize("install_name", [*INSTALLS, NO_WEBHOOK])
 def test_every_setting_an_install_configures_is_a_setting_of_the_operator(
     kube: Cluster, namespace: str, tmp_path: Path, install_name: str
 ) -> None:
@@ -314,3 +315,78 @@ def test_an_install_layered_on_a_shipped_one_is_named_after_its_own_namespace(
     assert webhook["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": other_namespace}
     }
+
+
+# Without a webhook ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_webhook_install(kube: Cluster, namespace: str, tmp_path: Path) -> Rendered:
+    return render(kube, OVERLAYS / NO_WEBHOOK, namespace, tmp_path)
+
+
+def test_the_no_webhook_install_applies_with_a_server_side_dry_run(
+    kube: Cluster, no_webhook_install: Rendered
+) -> None:
+    stream = "\n---\n".join(json.dumps(document) for document in no_webhook_install.documents)
+
+    result = kube.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--field-manager=registry-sync-install",
+        "-o", "name", "-f", "-", stdin=stream,
+    )  # fmt: skip
+
+    assert len(result.stdout.split()) == len(no_webhook_install.documents)
+
+
+def test_the_no_webhook_install_runs_the_operator_with_the_webhook_off(
+    no_webhook_install: Rendered,
+) -> None:
+    context = run.make_context("run", list(container(no_webhook_install)["args"][1:]))
+
+    assert container(no_webhook_install)["args"][0] == "run"
+    assert context.params["webhook"] == "off"
+    assert pod_spec(no_webhook_install)["serviceAccountName"] == "registry-sync"
+
+
+def test_the_no_webhook_install_has_no_webhook_configuration_service_or_certificate(
+    namespace: str, no_webhook_install: Rendered
+) -> None:
+    service_names = {s["metadata"]["name"] for s in no_webhook_install.of_kind("Service")}
+    mounts = {m["name"] for m in container(no_webhook_install)["volumeMounts"]}
+    volumes = {v["name"] for v in pod_spec(no_webhook_install)["volumes"]}
+
+    assert not no_webhook_install.kinds() & {"MutatingWebhookConfiguration", "Certificate"}
+    assert SERVICE_NAME not in service_names
+    assert "webhook-certificate" not in mounts | volumes
+    # Nothing cluster-scoped at all: a namespace admin can install it.
+    assert all(d["metadata"].get("namespace") == namespace for d in no_webhook_install.documents)
+
+
+def test_the_no_webhook_container_opens_only_the_ports_its_arguments_open(
+    no_webhook_install: Rendered,
+) -> None:
+    ports = {port["name"]: port["containerPort"] for port in container(no_webhook_install)["ports"]}
+    context = run.make_context("run", list(container(no_webhook_install)["args"][1:]))
+    probes = [container(no_webhook_install)[p] for p in ("livenessProbe", "readinessProbe")]
+
+    assert ports == {
+        "metrics": context.params["metrics_port"],
+        "health": context.params["health_port"],
+    }
+    assert all(probe["httpGet"]["port"] in ports for probe in probes)
+
+
+def test_the_no_webhook_role_adds_only_pipeline_run_verbs_to_the_base_role(
+    kube: Cluster, namespace: str, tmp_path: Path, no_webhook_install: Rendered
+) -> None:
+    base_rules = render(kube, BASE, namespace, tmp_path).one("Role")["rules"]
+    rules = no_webhook_install.one("Role")["rules"]
+    added = rules[len(base_rules) :]
+
+    assert rules[: len(base_rules)] == base_rules
+    # Which verbs, exactly, test_rbac_no_webhook.py proves.
+    assert added
+    assert all(
+        (rule["apiGroups"], rule["resources"]) == (["tekton.dev"], ["pipelineruns"])
+        for rule in added
+    )

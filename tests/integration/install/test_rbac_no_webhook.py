@@ -1,0 +1,219 @@
+"""The no-webhook install's Role is sufficient for `--webhook off`, and every PipelineRun
+verb it adds is necessary.
+
+The operator runs as the install's ServiceAccount (a TokenRequest token, nothing else) with
+the webhook off, as the no-webhook overlay's Deployment runs it. With the overlay's Role it
+replaces a pending seed run by a corrected copy and cancels the original; with any one
+PipelineRun verb taken out, a step fails or the operator reports the refusal. The verbs the
+overlay shares with the base Role are proven by test_rbac.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from integration.install.conftest import SeededRegistry
+from integration.install.installation import (
+    BASE,
+    OVERLAYS,
+    Rendered,
+    Rule,
+    operator_kubeconfig,
+    render,
+    role_rules,
+    rule_verbs,
+    without_verb,
+)
+from integration.install.scenario import StepFailed, permission_errors
+from registry_sync.demo.seed import (
+    ISVC_NAME,
+    RUN_NAME,
+    SMALL_MODEL,
+    SMALL_VERSION,
+    seed_inference_service,
+    seed_pipeline_run,
+)
+from registry_sync.domain.replacement import replacement_name
+from support.bindings import binding_or_none, condition
+from support.cluster import Cluster
+from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
+from support.operator import READY_LINE, RunningOperator, start_operator
+
+pytestmark = pytest.mark.cluster
+
+RUNS = "tekton.dev/pipelineruns"
+STEPS = ("operator started", "binding Ready", "pending run replaced")
+# Kopf lists before it watches; a refusal of either is seen at whichever step is waiting.
+_ANY_STEP = STEPS
+
+# Each PipelineRun verb the overlay adds, and the step(s) that fail without it.
+NECESSARY = [
+    (RUNS, "list", _ANY_STEP),
+    (RUNS, "watch", _ANY_STEP),
+    (RUNS, "create", ("pending run replaced",)),
+    (RUNS, "patch", ("pending run replaced",)),
+]
+
+
+@pytest.fixture
+def no_webhook_install(kube: Cluster, namespace: str, tmp_path: Path) -> Rendered:
+    return render(kube, OVERLAYS / "no-webhook", namespace, tmp_path)
+
+
+def operator_without_webhook(
+    kube: Cluster,
+    namespace: str,
+    registry: SeededRegistry,
+    rendered: Rendered,
+    rules: list[Rule] | None,
+    tmp_path: Path,
+) -> Iterator[RunningOperator]:
+    kubeconfig = operator_kubeconfig(
+        kube, namespace, rendered, rules, tmp_path / "service-account.kubeconfig"
+    )
+    with start_operator(
+        kube,
+        namespace,
+        registry.url,
+        tmp_path / "operator.log",
+        extra_args=["--webhook", "off", "--refresh-seconds", "1"],
+        kubeconfig=kubeconfig,
+        wait=False,
+    ) as operator:
+        yield operator
+
+
+@dataclass
+class PendingRunScenario:
+    """The seed InferenceService deployed, then the incident's run created pending."""
+
+    kube: Cluster
+    namespace: str
+    operator: RunningOperator
+    step_timeout: float = 30.0
+    passed: list[str] = field(default_factory=list)
+
+    def run(self, registry: SeededRegistry) -> None:
+        """Every step in order; StepFailed at the first one that does not happen."""
+        self._step("operator started", lambda: READY_LINE in self.operator.log())
+        INFERENCE_SERVICES.create(
+            self.kube.api_client,
+            self.namespace,
+            seed_inference_service(self.namespace, registry.ids),
+        )
+        self._step("binding Ready", self._binding_ready)
+        pending = seed_pipeline_run(self.namespace)
+        pending["spec"]["status"] = "PipelineRunPending"
+        PIPELINE_RUNS.create(self.kube.api_client, self.namespace, pending)
+        self._step("pending run replaced", self._replaced)
+
+    def replaced_event(self) -> bool:
+        events = self.kube.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={RUN_NAME}"
+        )
+        return any(event.reason == "Replaced" for event in events.items)
+
+    def _step(self, name: str, condition_: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.step_timeout
+        while True:
+            if condition_():
+                self.passed.append(name)
+                return
+            refused = permission_errors(self.operator.log())
+            if refused:
+                raise StepFailed(name, "the operator was refused: " + refused[0].strip())
+            if not self.operator.running:
+                raise StepFailed(name, "the operator exited:\n" + self.operator.log()[-2000:])
+            if time.monotonic() > deadline:
+                raise StepFailed(name, f"not seen within {self.step_timeout:g} s")
+            time.sleep(0.2)
+
+    def _binding_ready(self) -> bool:
+        ready = condition(binding_or_none(self.kube.api_client, self.namespace, ISVC_NAME), "Ready")
+        return bool(ready and ready["status"] == "True")
+
+    def _replaced(self) -> bool:
+        original = self._run_or_none(RUN_NAME)
+        copy = self._run_or_none(replacement_name(RUN_NAME))
+        if original is None or copy is None:
+            return False
+        params = params_of(copy)
+        return original["spec"].get("status") == "Cancelled" and (
+            params.get("model_name"),
+            params.get("version_name"),
+        ) == (SMALL_MODEL, SMALL_VERSION)
+
+    def _run_or_none(self, name: str) -> dict[str, Any] | None:
+        try:
+            return PIPELINE_RUNS.get(self.kube.api_client, self.namespace, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+
+def test_the_overlay_adds_exactly_the_pipeline_run_verbs_the_tests_prove(
+    kube: Cluster, namespace: str, tmp_path: Path, no_webhook_install: Rendered
+) -> None:
+    base = rule_verbs(render(kube, BASE, namespace, tmp_path).one("Role")["rules"])
+    added = [
+        (resource, verb)
+        for _, resource, verb in rule_verbs(role_rules(no_webhook_install))
+        if (resource, verb) not in {(r, v) for _, r, v in base}
+    ]
+
+    assert sorted(added) == sorted((resource, verb) for resource, verb, _ in NECESSARY)
+
+
+def test_with_the_overlay_role_a_pending_run_is_replaced_by_a_corrected_copy(
+    kube: Cluster,
+    namespace: str,
+    seeded_registry: SeededRegistry,
+    no_webhook_install: Rendered,
+    tmp_path: Path,
+) -> None:
+    for operator in operator_without_webhook(
+        kube, namespace, seeded_registry, no_webhook_install, None, tmp_path
+    ):
+        scenario = PendingRunScenario(kube, namespace, operator)
+        scenario.run(seeded_registry)
+
+        assert scenario.passed == list(STEPS)
+        assert permission_errors(operator.log(), events_too=True) == []
+        kube.wait_for(scenario.replaced_event, timeout=30, description="Replaced Event")
+
+
+@pytest.mark.parametrize(
+    ("resource", "verb", "failing_steps"),
+    NECESSARY,
+    ids=[f"{resource}-{verb}" for resource, verb, _ in NECESSARY],
+)
+def test_without_any_one_pipeline_run_verb_a_step_fails_and_the_refusal_is_reported(
+    kube: Cluster,
+    namespace: str,
+    seeded_registry: SeededRegistry,
+    no_webhook_install: Rendered,
+    tmp_path: Path,
+    resource: str,
+    verb: str,
+    failing_steps: tuple[str, ...],
+) -> None:
+    rules = role_rules(no_webhook_install)
+    (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
+    for operator in operator_without_webhook(
+        kube, namespace, seeded_registry, no_webhook_install, without_verb(rules, index, verb),
+        tmp_path,
+    ):  # fmt: skip
+        scenario = PendingRunScenario(kube, namespace, operator)
+        with pytest.raises(StepFailed) as failed:
+            scenario.run(seeded_registry)
+
+        assert failed.value.step in failing_steps, str(failed.value)
+        assert f'cannot {verb} resource "pipelineruns"' in str(failed.value)
