@@ -14,6 +14,7 @@ help:
 	@echo "make test-unit      only the unit tests (no network, no cluster)"
 	@echo "make lint           ruff + mypy --strict on domain/ and registry/"
 	@echo "make control-plane  build etcd, kube-apiserver, kube-controller-manager, kubectl (cached)"
+	@echo "make bench          every benchmark (about an hour on 2 cores); results in bench/results/"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON3) -m venv $(VENV)
@@ -56,3 +57,23 @@ demo: venv control-plane
 # (REGISTRY_SYNC_* variables work too: README "Configuration").
 run: venv
 	$(VENV)/bin/registry-sync run $(if $(REGISTRY_URL),--registry-url "$(REGISTRY_URL)") $(if $(NAMESPACE),--namespace "$(NAMESPACE)") $(RUN_ARGS)
+
+# Benchmarks: commands, not timed tests. Each writes markdown + json (command, date, machine,
+# load) to bench/results/; BENCHMARKS.md sets them beside the targets. Sizes can be changed,
+# e.g. make bench SCALE_ARGS="--sizes 100,500" REFRESH_ARGS="--sizes 10,100,1000,10000".
+.PHONY: bench
+SCALE_ARGS ?=
+CONVERGENCE_ARGS ?=
+ADMISSION_ARGS ?= --seconds 60 --rates 25,50 --quiet-below 30 --quiet-patience 600
+REFRESH_ARGS ?= --sizes 10,100,1000,2000
+
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
+bench: venv control-plane $(VENV)/.bench-installed
+	export REGISTRY_SYNC_CONTROL_PLANE_DIR="$(CONTROL_PLANE_DIR)"; \
+	$(PY) bench/scale.py $(SCALE_ARGS) && \
+	$(PY) bench/convergence.py $(CONVERGENCE_ARGS) && \
+	$(PY) bench/admission_latency.py $(ADMISSION_ARGS) && \
+	$(PY) bench/registry_refresh.py $(REFRESH_ARGS)

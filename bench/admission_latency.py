@@ -87,7 +87,7 @@ from support.cluster_local import (  # noqa: E402
 )
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS  # noqa: E402
 from support.devregistry import start_dev_registry  # noqa: E402
-from support.operator import RunningOperator, free_port  # noqa: E402
+from support.operator import RunningOperator, free_port, start_operator  # noqa: E402
 
 GROUP_LABEL: Final = "registry-sync-bench/group"
 OPERATOR_HISTOGRAM: Final = "registry_sync_admission_duration_seconds"
@@ -202,29 +202,23 @@ def local_cluster() -> Iterator[Cluster]:
         control_plane.discard_files()
 
 
-class OperatorAtInfoLevel(RunningOperator):
-    """`registry-sync run` as deployed: the test helper's `--verbose` (debug logging on every
-    admission request) would charge the operator for log lines production does not write."""
-
-    def command(self) -> list[str]:
-        return [argument for argument in super().command() if argument != "--verbose"]
-
-
 @contextlib.contextmanager
 def registry_sync_operator(
     cluster: Cluster, namespace: str, registry_url: str, log_path: Path
 ) -> Iterator[RunningOperator]:
-    """The operator for `namespace`, its webhook answering; stopped and unregistered on exit."""
-    operator = OperatorAtInfoLevel(
-        cluster, namespace, registry_url, log_path, ["--registry-name", "demo-registry"], {}
-    )
-    try:
-        operator.start()
+    """The operator for `namespace`, its webhook answering; stopped and unregistered on exit.
+
+    At INFO level, as deployed: the test helper's default `--verbose` (debug logging on every
+    admission request) would charge the operator for log lines production does not write."""
+    with start_operator(
+        cluster,
+        namespace,
+        registry_url,
+        log_path,
+        extra_args=["--registry-name", "demo-registry"],
+        verbose=False,
+    ) as operator:
         yield operator
-    finally:
-        operator.stop()
-        with contextlib.suppress(ApiException):
-            cluster.admission.delete_mutating_webhook_configuration(f"registry-sync-{namespace}")
 
 
 def deploy_seed_inference_service(cluster: Cluster, namespace: str, ids: SeedIds) -> None:

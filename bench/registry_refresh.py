@@ -13,18 +13,21 @@ Run from the repository root:
 
     .venv/bin/python bench/registry_refresh.py --sizes 10,100,1000,10000
 
-It writes bench/results/registry-refresh.md (with the command line and the machine).
+It writes bench/results/registry-refresh.md (with the command line, the date, the machine and
+its load) and the numbers beside it (.json).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
 import os
 import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
@@ -123,13 +126,17 @@ def _machine() -> str:
     )
 
 
-def _report(results: list[SizeResult], command: str, page_size: int) -> str:
+def _report(results: list[SizeResult], command: str, page_size: int, run: dict[str, object]) -> str:
     lines = [
         "# Registry snapshot refresh: requests and wall time",
         "",
         f"Command (from the repository root): `{command}`",
         "",
-        f"Machine: {_machine()}.",
+        f"Run: {run['date']}. Machine: {_machine()}.",
+        "",
+        f"Load average (1 / 5 / 15 min): {_load(run['load_start'])} at start, "
+        f"{_load(run['load_end'])} at end (other work on the same cores makes wall times "
+        "noisy; the request counts are exact).",
         "",
         f"Registry: the stand-in process (`registry-sync dev-registry`), populated through the "
         f"REST API; {VERSIONS_PER_MODEL} versions per registered model, one model artifact per "
@@ -159,6 +166,11 @@ def _report(results: list[SizeResult], command: str, page_size: int) -> str:
     return "\n".join(lines)
 
 
+def _load(values: object) -> str:
+    assert isinstance(values, tuple | list)
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
 @click.command()
 @click.option("--sizes", default="10,100,1000,10000", show_default=True)
 @click.option("--page-size", default=100, show_default=True, type=int)
@@ -175,6 +187,10 @@ def main(sizes: str, page_size: int, concurrency: int, output: Path) -> None:
         counts = [int(size) for size in sizes.split(",")]
     except ValueError:
         raise click.BadParameter(f"{sizes!r}: give comma-separated integers") from None
+    run: dict[str, object] = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_start": os.getloadavg(),
+    }
     results: list[SizeResult] = []
     for versions in counts:
         with start_dev_registry() as registry:
@@ -185,9 +201,23 @@ def main(sizes: str, page_size: int, concurrency: int, output: Path) -> None:
                 f"{versions:>6} versions  {m.case:<16} {m.requests:>6} requests {m.seconds:8.3f} s"
             )
     command = "bench/registry_refresh.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run["load_end"] = os.getloadavg()
+    command = ".venv/bin/python " + command.strip()
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(_report(results, ".venv/bin/python " + command.strip(), page_size))
-    click.echo(f"wrote {output}")
+    output.write_text(_report(results, command, page_size, run))
+    output.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                **run,
+                "machine": _machine(),
+                "page_size": page_size,
+                "results": [asdict(result) for result in results],
+            },
+            indent=1,
+        )
+    )
+    click.echo(f"wrote {output} and {output.with_suffix('.json').name}")
 
 
 if __name__ == "__main__":
