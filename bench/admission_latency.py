@@ -806,8 +806,9 @@ def report(phases: Sequence[Phase], comparisons: Sequence[Comparison], run: RunI
         "",
         f"`{OPERATOR_HISTOGRAM}` times the review inside the handler (from receiving the "
         "run to the decision), not Kopf's request parsing, TLS or the response. Buckets: "
-        "0.5, 1, 2, 5, 10, 25 ms, …: p50/p99 are estimates interpolated within a bucket (a p99 "
-        "in the 1-2 ms bucket is known only to lie there); the mean (sum / count) and the "
+        "0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2, 5, 10, 25 ms, …: p50/p99 are estimates "
+        "interpolated within a bucket (a p99 in the 0.4-0.5 ms bucket is known only to lie "
+        "there); the mean (sum / count) and the "
         "share ≤ 5 ms (a bucket bound) are exact.",
         "",
         "| creates/s | reviews | mean (ms) | p50 est. (ms) | p99 est. (ms) "
