@@ -7,6 +7,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from registry_sync.demo.seed import ISVC_NAME
+from support.cluster import Cluster
 from support.cluster_objects import CustomResource
 
 MODEL_BINDINGS = CustomResource("registry-sync.io", "v1alpha1", "modelbindings", "ModelBinding")
@@ -36,3 +38,27 @@ def condition(binding: dict[str, Any] | None, kind: str) -> dict[str, Any] | Non
         if found.get("type") == kind:
             return dict(found)
     return None
+
+
+def wait_for_ready(
+    kube: Cluster,
+    namespace: str,
+    status: str,
+    reason: str,
+    name: str = ISVC_NAME,
+    *,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Wait until the binding's Ready condition has this status and reason; return the binding."""
+
+    def reached() -> dict[str, Any] | None:
+        binding = binding_or_none(kube.api_client, namespace, name)
+        ready = condition(binding, "Ready")
+        if ready and ready["status"] == status and ready["reason"] == reason:
+            return binding
+        return None
+
+    binding: dict[str, Any] = kube.wait_for(
+        reached, timeout=timeout, description=f"{namespace}/{name} Ready={status} ({reason})"
+    )
+    return binding

@@ -7,14 +7,15 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from registry_sync.demo.seed import ISVC_NAME
-from support.bindings import MODEL_ID, REGISTRY_NAME, VERSION_ID, binding_or_none, condition
+from support.bindings import MODEL_ID, REGISTRY_NAME, VERSION_ID
+from support.bindings import wait_for_ready as binding_ready_within
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
 from support.operator import RunningOperator, start_operator
@@ -151,22 +152,8 @@ class LabelHistory:
         return folded
 
 
-def wait_for_ready(
-    kube: Cluster, namespace: str, status: str, reason: str, name: str = ISVC_NAME
-) -> dict[str, Any]:
-    """Wait until the binding's Ready condition has this status and reason; return the binding."""
-
-    def reached() -> dict[str, Any] | None:
-        binding = binding_or_none(kube.api_client, namespace, name)
-        ready = condition(binding, "Ready")
-        if ready and ready["status"] == status and ready["reason"] == reason:
-            return binding
-        return None
-
-    binding: dict[str, Any] = kube.wait_for(
-        reached, timeout=WAIT_SECONDS, description=f"{namespace}/{name} Ready={status} ({reason})"
-    )
-    return binding
+# Faults slow the operator down (retries, timeouts): its bindings get longer to get there.
+wait_for_ready = partial(binding_ready_within, timeout=WAIT_SECONDS)
 
 
 def labels_of(kube: Cluster, namespace: str, name: str) -> LabelState:

@@ -16,7 +16,14 @@ from registry_sync.demo.seed import (
     seed_inference_service,
 )
 from registry_sync.registry import RegistryClient
-from support.bindings import MODEL_BINDINGS, MODEL_ID, VERSION_ID, binding_or_none, condition
+from support.bindings import (
+    MODEL_BINDINGS,
+    MODEL_ID,
+    VERSION_ID,
+    binding_or_none,
+    condition,
+    wait_for_ready,
+)
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, owner_reference
 from support.devregistry import RunningRegistry
@@ -30,24 +37,6 @@ def labels_of(kube: Cluster, namespace: str, name: str = ISVC_NAME) -> dict[str,
         "metadata"
     ].get("labels", {})
     return labels
-
-
-def wait_for_ready(
-    kube: Cluster, namespace: str, status: str, reason: str, name: str = ISVC_NAME
-) -> dict[str, Any]:
-    """Wait until the binding's Ready condition has this status and reason; return the binding."""
-
-    def reached() -> dict[str, Any] | None:
-        binding = binding_or_none(kube.api_client, namespace, name)
-        ready = condition(binding, "Ready")
-        if ready and ready["status"] == status and ready["reason"] == reason:
-            return binding
-        return None
-
-    binding: dict[str, Any] = kube.wait_for(
-        reached, timeout=30, description=f"{namespace}/{name} Ready={status} ({reason})"
-    )
-    return binding
 
 
 def isvc(namespace: str, seed: SeedIds, **changes: Any) -> dict[str, Any]:
