@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from registry_sync.domain.nesting import deeper_than
 
 DEFAULT_PARAM_NAMES_SETTING: Final = "vllm_model_name,model_name,version_name"
 
@@ -144,7 +146,7 @@ def plan_params(
             raise ParamPlanError(
                 f"spec.params[{position}] is {_describe(entry)}, expected a {{name, value}} entry"
             )
-        if _deeper_than(entry, MAX_ENTRY_DEPTH):
+        if deeper_than(entry, MAX_ENTRY_DEPTH):
             raise ParamPlanError(
                 f"spec.params[{position}] nests more than {MAX_ENTRY_DEPTH} levels deep; a "
                 "Tekton param holds a string, an array or an object of strings"
@@ -175,23 +177,6 @@ def plan_params(
         if originals.get(name) != value
     )
     return ParamPlan(params=planned, changes=changes)
-
-
-def _deeper_than(value: object, limit: int) -> bool:
-    """Whether `value` nests more than `limit` levels of mappings and lists (iterative)."""
-    pending: list[tuple[object, int]] = [(value, 0)]
-    while pending:
-        current, depth = pending.pop()
-        if isinstance(current, Mapping):
-            children: Iterable[object] = current.values()
-        elif isinstance(current, list | tuple):
-            children = current
-        else:
-            continue
-        if depth >= limit:
-            return True
-        pending.extend((child, depth + 1) for child in children)
-    return False
 
 
 def _copy_entry(entry: Mapping[object, object]) -> dict[str, object]:
