@@ -15,6 +15,7 @@ from typing import Any
 
 import kopf
 
+from registry_sync import kopf_settings
 from registry_sync.domain.admission import TARGET_LABEL
 from registry_sync.kube import RUN_GROUP, RUN_PLURAL, load_api_client
 from registry_sync.services import Services, start_services
@@ -50,18 +51,8 @@ def register(registry: kopf.OperatorRegistry) -> None:
 
 
 def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
-    """Kopf settings chosen on purpose."""
-    settings.posting.level = logging.WARNING  # handler log lines are not turned into Events
-    # A watch that goes quiet is restarted: a silently dead connection must not stall it.
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    settings.watching.inactivity_timeout = 600
-    settings.watching.connect_timeout = 30
-    settings.networking.request_timeout = 60
-    # No cluster-wide watch of namespaces and CRDs: the one namespace is known, and a
-    # namespaced Role could not grant those watches (Kopf would retry and warn forever).
-    # Resource kinds are discovered once at start; a CRD installed later needs a restart.
-    settings.scanning.disabled = True
+    """Kopf settings chosen on purpose: those of every mode, then this mode's."""
+    kopf_settings.configure(settings)
     if operator.webhook is WebhookMode.OFF:
         # Only opted-in runs reach the process: unrelated runs cost nothing.
         settings.watching.label_selectors[RUN_GROUP, RUN_PLURAL] = TARGET_LABEL

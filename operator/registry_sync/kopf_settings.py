@@ -1,0 +1,28 @@
+"""Kopf's settings as registry-sync chooses them, for every mode.
+
+Only the standard library and kopf: the benchmarks' bare operator (`bench/bare_operator.py`)
+applies the same settings without loading the operator, so that the baseline stays bare.
+The mode-specific settings (the PipelineRun label selector without the webhook, the
+webhook server) are `handlers.lifecycle`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """Kopf settings chosen on purpose."""
+    settings.posting.level = logging.WARNING  # handler log lines are not turned into Events
+    # A watch that goes quiet is restarted: a silently dead connection must not stall it.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.inactivity_timeout = 600
+    settings.watching.connect_timeout = 30
+    settings.networking.request_timeout = 60
+    # No cluster-wide watch of namespaces and CRDs: the one namespace is known, and a
+    # namespaced Role could not grant those watches (Kopf would retry and warn forever).
+    # Resource kinds are discovered once at start; a CRD installed later needs a restart.
+    settings.scanning.disabled = True
