@@ -51,6 +51,7 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Any:
 @_setting_option("registry_url", "Model Registry REST URL, e.g. https://registry:8443.")
 @_setting_option("registry_name", "Registry name for the <prefix>/name label.")
 @_setting_option("token_file", "Bearer token file for the registry (re-read on change).")
+@_setting_option("token_audience", "Audience the token must be for (JWT aud claim).")
 @_setting_option("ca_file", "CA bundle to verify the registry's TLS certificate.")
 @_setting_option("label_prefix", "Label prefix [modelregistry.opendatahub.io].")
 @_setting_option("refresh_seconds", "Seconds between registry refreshes [30].", type=float)

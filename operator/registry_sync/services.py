@@ -54,6 +54,7 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
     client = RegistryClient(
         settings.registry_url,
         token_file=settings.token_file,
+        token_audience=settings.token_audience,
         ca_file=settings.ca_file,
         observers=(metrics.observe_registry_request,),
     )

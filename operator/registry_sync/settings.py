@@ -10,11 +10,13 @@ import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry_sync.domain.params import InvalidParamNames, ParamNames
+from registry_sync.registry.bearer_token import may_carry_a_token
 from registry_sync.registry.client import api_url_of
 
 ENV_PREFIX = "REGISTRY_SYNC_"
@@ -109,12 +111,29 @@ class RegistrySettings(BaseSettings):
     def _file_is_readable(cls, value: Path | None) -> Path | None:
         return _readable_file(value)
 
+    @field_validator("token_file")
+    @classmethod
+    def _token_goes_over_tls(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # A field validator reported with the others; registry_url comes before it.
+        url = info.data.get("registry_url")
+        if value is not None and url is not None and not may_carry_a_token(url):
+            host = urlsplit(url).hostname
+            raise ValueError(
+                "a bearer token is never sent over plain HTTP (only to localhost), and "
+                f"--registry-url (REGISTRY_SYNC_REGISTRY_URL) is http://{host}/...: give the "
+                "registry's https:// URL (with --ca-file if its certificate is not publicly "
+                "trusted), or no token file for a registry that needs none"
+            )
+        return value
+
 
 class OperatorSettings(RegistrySettings):
     """The settings of `registry-sync run` (defaults as documented in README)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
+    # The audience the token in token_file must be for (docs/install.md, "Registry token").
+    token_audience: str | None = None
     refresh_seconds: float = Field(default=30.0, gt=0, le=86400)
     webhook: WebhookMode = WebhookMode.URL
     webhook_host: str = "127.0.0.1"
@@ -126,6 +145,22 @@ class OperatorSettings(RegistrySettings):
     health_port: int = Field(default=8081, ge=0, le=65535)
     gitops_max_corrections: int = Field(default=3, ge=1)
     gitops_window_seconds: float = Field(default=600.0, gt=0)
+
+    @field_validator("token_audience")
+    @classmethod
+    def _audience_checks_a_token_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if not value.strip() or any(character.isspace() for character in value):
+            raise ValueError(
+                f"{value!r} is not an audience (one value without spaces, e.g. model-registry)"
+            )
+        if info.data.get("token_file") is None and "token_file" in info.data:
+            raise ValueError(
+                "it checks the token that --token-file (REGISTRY_SYNC_TOKEN_FILE) holds, and "
+                "no token file is given: give one, or leave the audience unset"
+            )
+        return value
 
     @field_validator("webhook_cert_file")
     @classmethod

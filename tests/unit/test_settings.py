@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from registry_sync.audit.settings import load_audit_settings
+from registry_sync.run_command import run
 from registry_sync.settings import SettingsError, WebhookMode, load_settings
 
 ENV_PREFIX = "REGISTRY_SYNC_"
@@ -47,6 +49,7 @@ def a_file(directory: Path, name: str) -> Path:
         ("registry_url", None),
         ("registry_name", None),
         ("token_file", None),
+        ("token_audience", None),
         ("ca_file", None),
         ("label_prefix", "modelregistry.opendatahub.io"),
         ("refresh_seconds", 30),
@@ -304,3 +307,103 @@ def test_an_error_across_settings_is_reported_with_the_other_errors() -> None:
     message = settings_error(namespace="Bad_NS", webhook="service")
     assert "--namespace" in message
     assert "--webhook service needs --webhook-cert-file" in message
+
+
+# The registry token never travels in clear ---------------------------------------------------
+
+# Settings `run` and `audit` share (RegistrySettings): both refuse it.
+LOADERS = [pytest.param(load_settings, id="run"), pytest.param(load_audit_settings, id="audit")]
+
+
+@pytest.mark.parametrize("load", LOADERS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://model-registry-service.kubeflow.svc:8080",
+        "http://10.0.0.7:8080",
+        "http://localhost.example.com",
+        "HTTP://mr.example",
+    ],
+)
+def test_a_token_file_with_a_plain_http_registry_url_is_refused_naming_both_settings(
+    tmp_path: Path, load: Any, url: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load(registry_url=url, token_file=a_file(tmp_path, "token"))
+
+    message = str(raised.value)
+    assert message_names_the_setting(message, "token_file")
+    assert "--registry-url (REGISTRY_SYNC_REGISTRY_URL)" in message
+    assert "plain HTTP" in message
+
+
+@pytest.mark.parametrize("load", LOADERS)
+def test_a_token_over_http_is_refused_when_both_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, load: Any
+) -> None:
+    monkeypatch.setenv("REGISTRY_SYNC_REGISTRY_URL", "http://mr.example:8080")
+    monkeypatch.setenv("REGISTRY_SYNC_TOKEN_FILE", str(a_file(tmp_path, "token")))
+
+    with pytest.raises(SettingsError, match=r"--token-file .*plain HTTP"):
+        load()
+
+
+def test_the_refusal_does_not_show_credentials_of_the_url(tmp_path: Path) -> None:
+    message = settings_error(
+        registry_url="http://user:pa55word@mr.example:8080", token_file=a_file(tmp_path, "t")
+    )
+    assert "pa55word" not in message
+
+
+@pytest.mark.parametrize("load", LOADERS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://mr.example:8443",
+        # Loopback never leaves the host: a sidecar in the pod, the test servers.
+        "http://127.0.0.1:8080",
+        "http://127.3.4.5:8080",
+        "http://[::1]:8080",
+        "http://localhost:8080",
+    ],
+)
+def test_a_token_file_is_accepted_over_https_or_to_loopback(
+    tmp_path: Path, load: Any, url: str
+) -> None:
+    token = a_file(tmp_path, "token")
+    assert load(registry_url=url, token_file=token).token_file == token
+
+
+@pytest.mark.parametrize("load", LOADERS)
+def test_a_plain_http_registry_without_a_token_is_accepted(load: Any) -> None:
+    url = "http://model-registry-service.kubeflow.svc:8080"
+    assert load(registry_url=url).registry_url == url
+
+
+# The token's audience -------------------------------------------------------------------------
+
+
+def test_the_token_audience_is_read_from_its_flag_and_its_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    token = a_file(tmp_path, "token")
+    monkeypatch.setenv("REGISTRY_SYNC_TOKEN_AUDIENCE", "from-env")
+    flags = ["--token-file", str(token), "--token-audience", "from-flag"]
+    context = run.make_context("run", flags)
+
+    assert load_settings(token_file=token).token_audience == "from-env"
+    given = {name: value for name, value in context.params.items() if name != "verbose"}
+    assert load_settings(**given).token_audience == "from-flag"
+
+
+def test_a_token_audience_without_a_token_file_is_an_error_naming_both() -> None:
+    message = settings_error(token_audience="model-registry")
+    assert message_names_the_setting(message, "token_audience")
+    assert "--token-file (REGISTRY_SYNC_TOKEN_FILE)" in message
+
+
+@pytest.mark.parametrize("audience", ["", "  ", "model registry"])
+def test_a_token_audience_must_be_one_value_without_spaces(tmp_path: Path, audience: str) -> None:
+    message = settings_error(token_file=a_file(tmp_path, "token"), token_audience=audience)
+    assert message_names_the_setting(message, "token_audience")
+    assert "is not an audience" in message

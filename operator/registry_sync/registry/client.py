@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from registry_sync.registry.bearer_token import BearerTokenFile
+from registry_sync.registry.bearer_token import BearerTokenFile, may_carry_a_token
 from registry_sync.registry.errors import (
     RegistryAuthError,
     RegistryError,
@@ -209,6 +209,7 @@ class RegistryClient:
         url: str,
         *,
         token_file: Path | str | None = None,
+        token_audience: str | None = None,
         ca_file: Path | str | None = None,
         verify_tls: bool = True,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
@@ -223,8 +224,17 @@ class RegistryClient:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         self.api_url = api_url_of(url)
+        if token_file is not None and not may_carry_a_token(self.api_url):
+            # The last line behind the settings check: never a token in clear on the network.
+            raise ValueError(
+                f"refusing to send the bearer token from {token_file} to "
+                f"{_without_credentials(self.api_url)} over plain HTTP; use the registry's "
+                "https:// URL"
+            )
         self._display_root = _without_credentials(self.api_url)
-        self._token = BearerTokenFile(token_file) if token_file is not None else None
+        self._token = (
+            BearerTokenFile(token_file, audience=token_audience) if token_file is not None else None
+        )
         self._retry = retry or RetryPolicy()
         self.page_size = page_size
         self._observers: list[RequestObserver] = list(observers)
