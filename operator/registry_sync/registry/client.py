@@ -677,16 +677,19 @@ class RegistryClient:
             try:
                 return response.json()
             except ValueError:
+                content_type = _scrub(response.headers.get("content-type", "none"), token)
                 raise RegistryProtocolError(
                     f"{method} {url}: answered {status} with a body that is not JSON "
-                    f"(content-type {response.headers.get('content-type', 'none')!r})",
+                    f"(content-type {content_type!r})",
                     method=method,
                     url=url,
                     status=status,
                 ) from None
         error = _error_body(response)
         said = _scrub(error.message or error.code or response.reason_phrase or "", token)
-        detail = f"{status} {response.reason_phrase}".strip() + (f": {said}" if said else "")
+        # Every part of an answer may echo the token: status line, headers, body.
+        reason = _scrub(response.reason_phrase, token)
+        detail = f"{status} {reason}".strip() + (f": {said}" if said else "")
         if status in (401, 403):
             refused = RegistryAuthError(
                 f"{method} {url}: {detail}; the registry refused the request's credentials "
@@ -699,9 +702,10 @@ class RegistryClient:
                 raise _TokenRefused(refused, token)
             raise refused
         if 300 <= status < 400:
+            location = _scrub(response.headers.get("location", "nowhere"), token)
             raise RegistryProtocolError(
                 f"{method} {url}: redirected ({status}) to "
-                f"{response.headers.get('location', 'nowhere')!r}; the URL should point at the "
+                f"{location!r}; the URL should point at the "
                 "registry's REST API itself (an authenticating proxy redirects to a login "
                 "page when it gets no valid token)",
                 method=method,
@@ -729,7 +733,7 @@ class RegistryClient:
             method=method,
             url=url,
             status=status,
-            code=error.code,
+            code=None if error.code is None else _scrub(error.code, token),
             server_message=said or None,
         )
 
