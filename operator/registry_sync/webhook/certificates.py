@@ -1,21 +1,18 @@
 """A throw-away CA and serving certificate for `--webhook url` (local runs and tests).
 
-Made with `cryptography`: Kopf's own self-signed path needs oscrypto, which cannot find
-libcrypto on OpenSSL 3.0.x. In a cluster the certificate comes from service-ca or
-cert-manager instead.
+Made with `cryptography` (`registry_sync.certificate_authority`): Kopf's own self-signed
+path needs oscrypto, which cannot find libcrypto on OpenSSL 3.0.x. In a cluster the
+certificate comes from service-ca or cert-manager instead, so the operator imports
+`cryptography` only when it makes one here.
 """
 
 from __future__ import annotations
 
 import datetime
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+_CA_NAME = "registry-sync local webhook CA"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,56 +24,23 @@ class ServingCertificate:
 
 def make_serving_certificate(folder: Path, hosts: list[str], days: int = 365) -> ServingCertificate:
     """Write `tls.crt`/`tls.key` for `hosts` (names or IPs) into `folder`, signed by a new CA."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry-sync local webhook CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .sign(ca_key, hashes.SHA256())
+    from registry_sync import certificate_authority as authority  # only when one is made
+
+    validity = datetime.timedelta(days=days)
+    ca_key, ca_name = authority.new_key(), authority.name(_CA_NAME)
+    ca = authority.issue(ca_name, ca_key, ca_name, ca_key, validity=validity, is_ca=True)
+    key = authority.new_key()
+    cert = authority.issue(
+        authority.name(hosts[0]),
+        key,
+        ca_name,
+        ca_key,
+        validity=validity,
+        usages=[authority.SERVER_AUTH],
+        alternative_names=authority.host_names(hosts),
     )
     folder.mkdir(parents=True, exist_ok=True)
     cert_file, key_file = folder / "tls.crt", folder / "tls.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.touch(mode=0o600)
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ServingCertificate(cert_file, key_file, ca.public_bytes(serialization.Encoding.PEM))
+    authority.write_certificate(cert_file, cert)
+    authority.write_private_key(key_file, key)
+    return ServingCertificate(cert_file, key_file, authority.certificate_pem(ca))
