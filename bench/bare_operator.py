@@ -1,8 +1,9 @@
 """A bare Kopf operator: the baseline for the scale and convergence benchmarks.
 
 Per opted-in InferenceService it makes the same API writes as registry-sync, through the
-same client calls (`registry_sync.kube.KubeObjects`, in threads): the three modelregistry
-labels (a merge patch, only when they differ), the ModelBinding (created once, owned by the
+same client calls (the official client's CustomObjectsApi, with the methods and arguments of
+`registry_sync.kube.KubeObjects`, in threads): the three modelregistry labels (a merge
+patch, only when they differ), the ModelBinding (created once, owned by the
 InferenceService) and the binding's status (a merge patch with the same fields and
 conditions, only when it changed). The answer comes from a fixed table, storage URI →
 (registered model, version, artifact), read from a JSON file: no registry, no resolution
@@ -10,8 +11,12 @@ rules, no Events, no GitOps bookkeeping, no webhook. What registry-sync costs be
 its own.
 
 Kopf is set up as registry-sync sets it up: embedded with an own registry, one namespace,
-a level-based `@kopf.on.event` handler (no finalizers, no Kopf state on the objects),
-cluster scanning off, the same watch timeouts, INFO logging in the same format.
+a level-based `@kopf.on.event` handler (no finalizers, no Kopf state on the objects), the
+same Kopf settings (cluster scanning off, the same watch timeouts), INFO logging in the
+same format. Of registry-sync it loads only `registry_sync.kopf_settings` (those settings,
+the resource names and the ModelBinding body): not its reconciler, registry client, metrics
+or domain rules, so that the baseline stays bare (tests/unit/test_process_imports.py
+checks what it imports).
 
 Run (admin credentials in KUBECONFIG; `bench/scale.py` starts it):
 
@@ -30,25 +35,33 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import click
 import kopf
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
-from registry_sync.kube import (
+from registry_sync import kopf_settings
+from registry_sync.kopf_settings import (
+    BINDING_GROUP,
+    BINDING_PLURAL,
+    BINDING_VERSION,
     ISVC_GROUP,
     ISVC_PLURAL,
     ISVC_VERSION,
-    KubeObjects,
-    KubeWriteError,
-    ObjectRef,
-    load_api_client,
+    binding_body,
 )
-from registry_sync.reconciler import binding_body
 
 READY_LINE: Final = "Activity 'load-table' succeeded"
+# registry-sync's opt-in annotation and default label prefix (its domain rules are not
+# loaded here; a unit test checks that these stay the same).
 ENABLED_ANNOTATION: Final = "registry-sync.io/enabled"
 LABEL_PREFIX: Final = "modelregistry.opendatahub.io"
+MERGE_PATCH: Final = "application/merge-patch+json"
+# A refusal, or an apiserver that cannot be reached: as registry-sync, a failed call.
+WRITE_FAILURES: Final = (ApiException, urllib3.exceptions.HTTPError)
 
 log = logging.getLogger("bench.bare_operator")
 
@@ -118,9 +131,49 @@ def _comparable(status: Mapping[str, Any] | None) -> Any:
     return kept
 
 
+class BareWrites:
+    """The four calls, as `registry_sync.kube.KubeObjects` makes them (same methods, same
+    arguments). Every call blocks: reached through `asyncio.to_thread`."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
+        self._custom = client.CustomObjectsApi(api_client)
+        self._namespace = namespace
+
+    def patch_labels(
+        self, name: str, labels: Mapping[str, str], resource_version: str | None
+    ) -> None:
+        metadata: dict[str, Any] = {"labels": dict(labels)}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        self._custom.patch_namespaced_custom_object(
+            ISVC_GROUP, ISVC_VERSION, self._namespace, ISVC_PLURAL, name,
+            {"metadata": metadata}, _content_type=MERGE_PATCH,
+        )  # fmt: skip
+
+    def create_binding(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        created = self._custom.create_namespaced_custom_object(
+            BINDING_GROUP, BINDING_VERSION, self._namespace, BINDING_PLURAL, dict(body)
+        )
+        return cast(dict[str, Any], created)
+
+    def find_binding(self, name: str) -> dict[str, Any] | None:
+        found = self._custom.list_namespaced_custom_object(
+            BINDING_GROUP, BINDING_VERSION, self._namespace, BINDING_PLURAL,
+            field_selector=f"metadata.name={name}",
+        )  # fmt: skip
+        items: list[dict[str, Any]] = cast(dict[str, Any], found).get("items", [])
+        return items[0] if items else None
+
+    def patch_binding_status(self, name: str, status: Mapping[str, Any]) -> None:
+        self._custom.patch_namespaced_custom_object_status(
+            BINDING_GROUP, BINDING_VERSION, self._namespace, BINDING_PLURAL, name,
+            {"status": dict(status)}, _content_type=MERGE_PATCH,
+        )  # fmt: skip
+
+
 class BareReconciler:
     def __init__(
-        self, kube: KubeObjects, namespace: str, table: Mapping[str, Any], registry_name: str
+        self, kube: BareWrites, namespace: str, table: Mapping[str, Any], registry_name: str
     ) -> None:
         self._kube = kube
         self._namespace = namespace
@@ -140,55 +193,41 @@ class BareReconciler:
         answer = self._table.get(uri) if isinstance(uri, str) else None
         if answer is None:
             return
-        ref = ObjectRef(self._namespace, name)
         labels = metadata.get("labels") or {}
         expected = expected_labels(answer, self._registry_name)
         patch = {k: v for k, v in expected.items() if labels.get(k) != v}
         try:
             if patch:
                 await asyncio.to_thread(
-                    self._kube.patch_inference_service_labels,
-                    ref,
-                    patch,
-                    metadata.get("resourceVersion"),
+                    self._kube.patch_labels, name, patch, metadata.get("resourceVersion")
                 )
             uid, written = self._written.get(name, ("", None))
             if not uid:
                 uid, written = await self._create_binding(body)
             status = binding_status(body, uri, answer, self._registry_name)
             if _comparable(status) != _comparable(written):
-                await asyncio.to_thread(self._kube.patch_binding_status, ref, status)
+                await asyncio.to_thread(self._kube.patch_binding_status, name, status)
                 written = status
             self._written[name] = (uid, written)
-        except KubeWriteError as error:
+        except WRITE_FAILURES as error:
             # A conflict or a vanished object: the object's next event brings the news.
-            log.info("%s", error)
+            log.info("writing for InferenceService %s/%s: %s", self._namespace, name, error)
 
     async def _create_binding(self, body: Mapping[str, Any]) -> tuple[str, Any]:
         metadata = body.get("metadata", {})
-        facts = _Facts(metadata.get("name", ""), metadata.get("uid", ""))
+        name = metadata.get("name", "")
         try:
             # registry-sync's own binding body (same size, same owner reference).
-            body_ = binding_body(facts, self._namespace)  # type: ignore[arg-type]
+            body_ = binding_body(name, metadata.get("uid", ""), self._namespace)
             created = await asyncio.to_thread(self._kube.create_binding, body_)
             return created["metadata"]["uid"], None
-        except KubeWriteError as error:
-            if not error.conflict:
+        except ApiException as error:
+            if error.status != 409:
                 raise
-        found = await asyncio.to_thread(
-            self._kube.find_binding, ObjectRef(self._namespace, facts.name)
-        )
+        found = await asyncio.to_thread(self._kube.find_binding, name)
         if found is None:  # deleted meanwhile: the status patch fails, the next event retries
             return "", None
         return found["metadata"]["uid"], found.get("status")
-
-
-class _Facts:
-    """The two fields of registry-sync's InferenceServiceFacts that `binding_body` reads."""
-
-    def __init__(self, name: str, uid: str) -> None:
-        self.name = name
-        self.uid = uid
 
 
 def build_registry(
@@ -199,15 +238,9 @@ def build_registry(
 
     @kopf.on.startup(id="load-table", registry=registry)
     async def load_table(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-        # As registry-sync's configure_kopf.
-        settings.posting.level = logging.WARNING
-        settings.watching.server_timeout = 300
-        settings.watching.client_timeout = 330
-        settings.watching.inactivity_timeout = 600
-        settings.watching.connect_timeout = 30
-        settings.networking.request_timeout = 60
-        settings.scanning.disabled = True
-        kube = KubeObjects(await asyncio.to_thread(load_api_client), component="bench-bare")
+        kopf_settings.configure(settings)
+        # KUBECONFIG, as registry-sync outside a pod.
+        kube = BareWrites(await asyncio.to_thread(config.new_client_from_config), namespace)
         memo["reconciler"] = BareReconciler(kube, namespace, table, registry_name)
         log.info("answer table: %d URIs", len(table))
 

@@ -16,10 +16,18 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-ISVC_GROUP, ISVC_VERSION, ISVC_PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
-BINDING_GROUP, BINDING_VERSION, BINDING_PLURAL = "registry-sync.io", "v1alpha1", "modelbindings"
-BINDING_KIND = "ModelBinding"
-RUN_GROUP, RUN_VERSION, RUN_PLURAL = "tekton.dev", "v1", "pipelineruns"
+from registry_sync.kopf_settings import (
+    BINDING_GROUP,
+    BINDING_PLURAL,
+    BINDING_VERSION,
+    ISVC_GROUP,
+    ISVC_PLURAL,
+    ISVC_VERSION,
+    RUN_GROUP,
+    RUN_PLURAL,
+    RUN_VERSION,
+)
+
 MERGE_PATCH = "application/merge-patch+json"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 

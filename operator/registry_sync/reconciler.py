@@ -31,10 +31,8 @@ from registry_sync.domain.inference_service import StorageUri
 from registry_sync.domain.reference_index import ReferenceIndex
 from registry_sync.domain.resolution import Outcome, Resolution, resolve
 from registry_sync.domain.snapshot import RegistrySnapshot
+from registry_sync.kopf_settings import binding_body
 from registry_sync.kube import (
-    BINDING_GROUP,
-    BINDING_KIND,
-    BINDING_VERSION,
     ISVC_GROUP,
     ISVC_VERSION,
     KubeObjects,
@@ -314,9 +312,8 @@ class InferenceServiceReconciler:
         of the same name: the garbage collector removes it, and a later event creates ours.
         """
         try:
-            created = await asyncio.to_thread(
-                self._kube.create_binding, binding_body(facts, self._config.namespace)
-            )
+            body = binding_body(facts.name, facts.uid, self._config.namespace)
+            created = await asyncio.to_thread(self._kube.create_binding, body)
         except KubeWriteError as error:
             if not error.conflict:
                 raise
@@ -385,29 +382,6 @@ class InferenceServiceReconciler:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-
-def binding_body(facts: InferenceServiceFacts, namespace: str) -> dict[str, Any]:
-    """A new ModelBinding for an InferenceService, owned by it (garbage-collected with it)."""
-    return {
-        "apiVersion": f"{BINDING_GROUP}/{BINDING_VERSION}",
-        "kind": BINDING_KIND,
-        "metadata": {
-            "name": facts.name,
-            "namespace": namespace,
-            "labels": {"registry-sync.io/inference-service": facts.name},
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{ISVC_GROUP}/{ISVC_VERSION}",
-                    "kind": "InferenceService",
-                    "name": facts.name,
-                    "uid": facts.uid,
-                    "controller": True,
-                }
-            ],
-        },
-        "spec": {"inferenceServiceName": facts.name},
-    }
 
 
 def _owned_by(binding: Mapping[str, Any], uid: str) -> bool:
