@@ -5,11 +5,13 @@ operator's shape check (`webhook/review.py`) to Kopf's `serve_admission_request`
 operator's own handler registry, whose mutating handler (`handlers/pipeline_runs.py`) asks
 `PipelineRunAdmission` (and so `decide_admission`). The same runs also go through the
 no-webhook mode's decision (`decide_without_webhook`). The
-runs are the incident's run with odd params (arrays, objects, numbers, null, duplicates),
-missing or odd spec, wrong apiVersion, huge strings, random edits anywhere; the reviews
-themselves are sometimes broken too. Whatever arrives:
+runs are the incident's run with odd params (arrays, objects, numbers, null, duplicates,
+floods around the cap), missing or odd spec, wrong apiVersion, huge strings, random edits
+anywhere; the reviews themselves are sometimes broken or for another namespace. Whatever
+arrives:
 - nothing escapes but the shape check's 400 and Kopf's documented `WebhookError`s
   (answered 400/404/409 by its server), each saying what is wrong;
+- only reviews for the operator's namespace with at most `MAX_PARAMS` params get further;
 - a denial carries the operator's own message, naming the run;
 - a patch comes only for a run whose InferenceService's binding is Ready, and the patched
   run holds exactly the binding's names; a run admitted without a patch already did.
@@ -53,7 +55,7 @@ from registry_sync.domain.replacement import Cancel, Leave, Replace, decide_with
 from registry_sync.domain.resolution import resolve
 from registry_sync.handlers import pipeline_runs
 from registry_sync.metrics import OperatorMetrics
-from registry_sync.webhook.review import checked
+from registry_sync.webhook.review import MAX_PARAMS, checked
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,
     NAMESPACE,
@@ -132,7 +134,8 @@ def webhook(book: BindingBook) -> Review:
             memories=ResourceMemories(),
             memobase=kopf.Memo(services=services),
             indices=OperatorIndexers().indices,
-        )
+        ),
+        NAMESPACE,
     )
 
 
@@ -163,6 +166,9 @@ def _params(rng: random.Random) -> Any:
             del params[rng.randrange(len(params))]
         elif edit == 3:
             params.append(rng.choice([None, "x", 5, [], {"value": "no name"}, {"name": None}]))
+        elif rng.random() < 0.1:  # a flood of params, around the cap
+            count = rng.choice([MAX_PARAMS - len(params), MAX_PARAMS + 1 - len(params), 5000])
+            params.extend({"name": f"p{number}", "value": "v"} for number in range(count))
         else:
             rng.shuffle(params)
     return rng.choice([params] * 8 + [None, {}, "params", 5])
@@ -210,7 +216,8 @@ def admission_review(rng: random.Random) -> Any:
             "uid": text(rng, 36),
             "kind": {"group": "tekton.dev", "version": "v1", "kind": "PipelineRun"},
             "resource": {"group": "tekton.dev", "version": "v1", "resource": "pipelineruns"},
-            "namespace": NAMESPACE,
+            # The apiserver sends only this namespace's runs; anyone else may send others.
+            "namespace": rng.choice([NAMESPACE] * 20 + ["elsewhere", "", None]),
             "operation": rng.choice(["CREATE"] * 30 + ["UPDATE", "DELETE", None]),
             "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
             "object": pipeline_run(rng),
@@ -240,9 +247,12 @@ def check_answer(review: Any, answer: Any, views: dict[str, BindingView]) -> Non
         return
     if isinstance(answer, BaseException):
         raise answer
+    assert review["request"]["namespace"] == NAMESPACE, "answered for another namespace"
+    run = review["request"]["object"]
+    params = run.get("spec", {}).get("params") if isinstance(run.get("spec"), dict) else None
+    assert not (isinstance(params, list) and len(params) > MAX_PARAMS), "too many params read"
     payload = answer["response"]
     assert isinstance(payload["allowed"], bool)
-    run = review["request"]["object"]
     if not payload["allowed"]:
         message = payload["status"]["message"]
         assert "patch" not in payload

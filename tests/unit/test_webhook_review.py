@@ -10,7 +10,9 @@ from typing import Any
 import aiohttp.web
 import pytest
 
-from registry_sync.webhook.review import MAX_DEPTH, checked, review_problem
+from registry_sync.webhook.review import MAX_DEPTH, MAX_PARAMS, checked, review_problem
+
+NAMESPACE = "models"
 
 
 def review() -> dict[str, Any]:
@@ -20,6 +22,7 @@ def review() -> dict[str, Any]:
         "request": {
             "uid": "u-1",
             "resource": {"group": "tekton.dev", "version": "v1", "resource": "pipelineruns"},
+            "namespace": NAMESPACE,
             "operation": "CREATE",
             "userInfo": {"username": "alice"},
             "object": {
@@ -38,6 +41,10 @@ def nested(depth: int) -> Any:
     return value
 
 
+def params(count: int) -> list[dict[str, str]]:
+    return [{"name": f"p{number}", "value": "v"} for number in range(count)]
+
+
 def edited(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     changed = copy.deepcopy(review())
     target = changed
@@ -48,7 +55,7 @@ def edited(path: tuple[str, ...], value: Any) -> dict[str, Any]:
 
 
 def test_a_review_as_the_apiserver_sends_it_has_no_problem() -> None:
-    assert review_problem(review()) is None
+    assert review_problem(review(), NAMESPACE) is None
 
 
 @pytest.mark.parametrize(
@@ -87,6 +94,26 @@ def test_a_review_as_the_apiserver_sends_it_has_no_problem() -> None:
         ),
         pytest.param(edited(("request", "object", "spec"), None), "spec: null", id="spec-null"),
         pytest.param(
+            edited(("request", "namespace"), "elsewhere"),
+            "request.namespace is 'elsewhere', but this webhook answers for namespace 'models'",
+            id="other-namespace",
+        ),
+        pytest.param(
+            edited(("request", "namespace"), None),
+            "request.namespace is missing",
+            id="no-namespace",
+        ),
+        pytest.param(
+            edited(("request", "namespace"), "n" * 10_000),
+            "request.namespace is 'nnn",
+            id="namespace-huge",
+        ),
+        pytest.param(
+            edited(("request", "object", "spec", "params"), params(MAX_PARAMS + 1)),
+            f"{MAX_PARAMS + 1} entries in spec.params",
+            id="too-many-params",
+        ),
+        pytest.param(
             edited(("request", "object", "spec"), nested(MAX_DEPTH + 1)),
             f"more than {MAX_DEPTH} levels",
             id="too-deep",
@@ -94,12 +121,13 @@ def test_a_review_as_the_apiserver_sends_it_has_no_problem() -> None:
     ],
 )
 def test_a_malformed_review_is_named_by_its_problem(body: Any, problem: str) -> None:
-    found = review_problem(body)
+    found = review_problem(body, NAMESPACE)
     assert found is not None and problem in found
 
 
 def test_a_deep_but_not_too_deep_object_passes() -> None:
-    assert review_problem(edited(("request", "object", "spec"), nested(MAX_DEPTH - 2))) is None
+    deep = edited(("request", "object", "spec"), nested(MAX_DEPTH - 2))
+    assert review_problem(deep, NAMESPACE) is None
 
 
 def test_checked_answers_a_malformed_review_with_a_400_naming_the_problem() -> None:
@@ -107,7 +135,7 @@ def test_checked_answers_a_malformed_review_with_a_400_naming_the_problem() -> N
         raise AssertionError("a malformed review must not reach Kopf")
 
     with pytest.raises(aiohttp.web.HTTPBadRequest) as raised:
-        asyncio.run(checked(never)({"request": "x"}, webhook="id"))
+        asyncio.run(checked(never, NAMESPACE)({"request": "x"}, webhook="id"))
     assert "malformed AdmissionReview: request is missing" in raised.value.text
 
 
@@ -115,4 +143,33 @@ def test_checked_passes_a_good_review_and_its_arguments_through() -> None:
     async def answer(request: Any, **kwargs: Any) -> Any:
         return {"seen": request["request"]["uid"], **kwargs}
 
-    assert asyncio.run(checked(answer)(review(), webhook="id")) == {"seen": "u-1", "webhook": "id"}
+    answered = asyncio.run(checked(answer, NAMESPACE)(review(), webhook="id"))
+    assert answered == {"seen": "u-1", "webhook": "id"}
+
+
+def test_a_review_with_the_most_params_allowed_passes() -> None:
+    assert (
+        review_problem(
+            edited(("request", "object", "spec", "params"), params(MAX_PARAMS)), NAMESPACE
+        )
+        is None
+    )
+
+
+def test_too_many_params_are_refused_before_the_object_is_walked() -> None:
+    # Counting params is cheap; walking 31,000 of them (and Kopf's copy and diff) is not.
+    flooded = edited(("request", "object", "spec", "params"), params(31_000))
+    flooded["request"]["object"]["spec"]["deep"] = nested(MAX_DEPTH * 2)
+
+    problem = review_problem(flooded, NAMESPACE)
+
+    assert problem is not None and "31000 entries in spec.params" in problem
+
+
+def test_a_review_for_another_namespace_is_refused_before_the_object_is_read() -> None:
+    foreign = edited(("request", "namespace"), "elsewhere")
+    foreign["request"]["object"] = "not even an object"
+
+    problem = review_problem(foreign, NAMESPACE)
+
+    assert problem is not None and problem.startswith("request.namespace")

@@ -61,13 +61,17 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) 
 async def configure_webhook(
     settings: kopf.OperatorSettings, operator: OperatorSettings, namespace: str
 ) -> None:
-    """Serve the admission webhook as the mode says; locally, also register it."""
+    """Serve the admission webhook as the mode says; locally, also register it.
+
+    The server answers reviews for `namespace` only: the configuration selects no other.
+    """
     if operator.webhook is WebhookMode.OFF:
         return
     settings.admission.managed = None  # the configuration is ours (url) or the manifests' (service)
     if operator.webhook is WebhookMode.SERVICE:
         # Kopf re-reads the files when they change: a rotated certificate is picked up.
         settings.admission.server = CheckingWebhookServer(
+            namespace=namespace,
             addr=operator.webhook_host,
             port=operator.webhook_port,
             certfile=operator.webhook_cert_file,
@@ -85,6 +89,7 @@ async def configure_webhook(
         made = make_serving_certificate(folder, [operator.webhook_host, "localhost"])
         cert_file, key_file, ca_pem = made.cert_file, made.key_file, made.ca_pem
     settings.admission.server = CheckingWebhookServer(
+        namespace=namespace,
         addr=operator.webhook_host,
         port=operator.webhook_port,
         certfile=cert_file,

@@ -1,32 +1,68 @@
-"""The shape of an AdmissionReview, checked before Kopf reads it.
+"""An AdmissionReview, checked before Kopf reads it: its size, its syntax, its shape.
 
-Kopf's admission code trusts the review it is given: a review without `request.resource`,
-an object whose metadata or labels are not mappings, or an object nested deeper than
-Python's recursion allows make it raise, and its server answers a bare 500. The apiserver
-never sends such a review; anything else that reaches the port may. Checked first, each
-gets a 400 that says what is wrong, and the webhook carries on serving.
+The apiserver sends this webhook only what its configuration selects: a CREATE of an
+opted-in PipelineRun in the operator's namespace. Anything else in the cluster that reaches
+the port may send anything, and Kopf's server and admission code trust what they get: a
+body over aiohttp's default 1 MiB is refused (though a real review can be larger), one
+nested past Python's recursion limit or not UTF-8 is a bare 500, and the rest is parsed,
+deep-copied and diffed whole, on the one event loop that answers every review. So, first:
+
+- a body over `MAX_BODY_BYTES` is refused (413) without being read;
+- bodies over `LARGE_BODY_BYTES` are read, parsed and answered one at a time, so a flood of
+  them delays a normal review by one such body at most;
+- a body that is not JSON Python can read is a 400;
+- a review for another namespace, with more than `MAX_PARAMS` params, or of a shape Kopf
+  cannot handle is a 400 that says what is wrong, before anything is copied.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
 import aiohttp.web
 import kopf
 
+from registry_sync.domain.nesting import deeper_than
+
+MAX_BODY_BYTES: Final = 3 * 1024 * 1024
+"""The largest review read. The apiserver stores objects of up to 1.5 MiB (etcd's request
+limit) and a CREATE review carries the object once, plus a few KiB: 3 MiB leaves room for
+that and for JSON's escaping, and is also the apiserver's own request body limit."""
+
+LARGE_BODY_BYTES: Final = 64 * 1024
+"""Bodies above this are handled one at a time. A model-testing PipelineRun's review is a
+few KiB, one that embeds its whole pipelineSpec rarely more than some tens."""
+
+MAX_PARAMS: Final = 256
+"""The most `spec.params` entries a run may have. A model-testing run has a handful; Kopf
+copies and diffs every entry before the operator's handler sees one."""
+
 MAX_DEPTH: Final = 100
 """Deeper objects are refused: real PipelineRuns nest a few dozen levels at most, and
 copying or diffing far deeper ones exhausts Python's recursion limit."""
 
+_SHOWN: Final = 63  # characters of a client's value echoed back (a namespace's longest name)
 
-def review_problem(review: object) -> str | None:
-    """What makes `review` unusable as an AdmissionReview, or None if nothing does."""
+
+def review_problem(review: object, namespace: str) -> str | None:
+    """What makes `review` unusable as an AdmissionReview for `namespace`, or None.
+
+    The cheap checks come first, so that an oversized review is refused before any walk
+    over all of it.
+    """
     if not isinstance(review, Mapping):
         return "the body is not a JSON object"
     request = review.get("request")
     if not isinstance(request, Mapping):
         return "request is missing or not an object"
+    if request.get("namespace") != namespace:
+        return (
+            f"request.namespace is {_shown(request.get('namespace'))}, but this webhook "
+            f"answers for namespace {namespace!r} only"
+        )
     resource = request.get("resource")
     if (
         not isinstance(resource, Mapping)
@@ -64,36 +100,32 @@ def _object_problem(body: object) -> str | None:
             isinstance(k, str) and isinstance(v, str) for k, v in values.items()
         ):
             return f"has metadata.{field} that is not a map of strings"
+    spec = body.get("spec")
     # Kopf writes the patch into the object: a null where it adds params cannot take them.
-    if "spec" in body and body["spec"] is None:
+    if "spec" in body and spec is None:
         return "has spec: null"
-    if _deeper_than(body, MAX_DEPTH):
+    params = spec.get("params") if isinstance(spec, Mapping) else None
+    if isinstance(params, list) and len(params) > MAX_PARAMS:
+        return (
+            f"has {len(params)} entries in spec.params; a PipelineRun checked by registry-sync "
+            f"may have at most {MAX_PARAMS}"
+        )
+    if deeper_than(body, MAX_DEPTH):
         return f"is nested more than {MAX_DEPTH} levels deep"
     return None
 
 
-def _deeper_than(value: object, limit: int) -> bool:
-    """Whether `value` nests more than `limit` levels of objects and arrays (iterative)."""
-    pending: list[tuple[object, int]] = [(value, 0)]
-    while pending:
-        current, depth = pending.pop()
-        if isinstance(current, Mapping):
-            children: Any = current.values()
-        elif isinstance(current, list):
-            children = current
-        else:
-            continue
-        if depth >= limit:
-            return True
-        pending.extend((child, depth + 1) for child in children)
-    return False
+def _shown(value: object) -> str:
+    if not isinstance(value, str):
+        return "missing" if value is None else f"not a string ({type(value).__name__})"
+    return repr(value if len(value) <= _SHOWN else f"{value[: _SHOWN - 3]}...")
 
 
-def checked(fn: kopf.WebhookFn) -> kopf.WebhookFn:
-    """`fn` behind the shape check: a malformed review is answered 400 with the problem."""
+def checked(fn: kopf.WebhookFn, namespace: str) -> kopf.WebhookFn:
+    """`fn` behind the shape check: a review unusable for `namespace` is answered 400."""
 
     async def check_then_serve(request: Any, **kwargs: Any) -> Any:
-        problem = review_problem(request)
+        problem = review_problem(request, namespace)
         if problem is not None:
             raise aiohttp.web.HTTPBadRequest(
                 reason="Malformed AdmissionReview", text=f"malformed AdmissionReview: {problem}"
@@ -104,8 +136,44 @@ def checked(fn: kopf.WebhookFn) -> kopf.WebhookFn:
 
 
 class CheckingWebhookServer(kopf.WebhookServer):
-    """Kopf's webhook server, with every review's shape checked before Kopf reads it."""
+    """Kopf's webhook server for one namespace: body size limited, large bodies one at a
+    time, every review's syntax and shape checked before Kopf reads it."""
+
+    def __init__(self, *, namespace: str, **options: Any) -> None:
+        super().__init__(**options)
+        self.namespace = namespace
+        self._large_body_turn = asyncio.Semaphore(1)
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
-        async for client_config in super().__call__(checked(fn)):
-            yield client_config
+        # Closed with this generator, so that the server stops listening when it does.
+        async with contextlib.aclosing(super().__call__(checked(fn, self.namespace))) as configs:
+            async for client_config in configs:
+                yield client_config
+
+    # Kopf's server builds its aiohttp application with the default body limit (1 MiB) and
+    # hands every request to this method, which reads, parses and answers it.
+    async def _serve(  # type: ignore[override]
+        self, fn: kopf.WebhookFn, request: aiohttp.web.Request
+    ) -> aiohttp.web.Response:
+        size = request.content_length
+        if size is not None and size > MAX_BODY_BYTES:
+            raise aiohttp.web.HTTPRequestEntityTooLarge(
+                max_size=MAX_BODY_BYTES,
+                actual_size=size,
+                text=f"an AdmissionReview of {size} bytes; at most {MAX_BODY_BYTES} are read",
+            )
+        limited = request.clone(client_max_size=MAX_BODY_BYTES)
+        large = size is None or size > LARGE_BODY_BYTES
+        async with self._large_body_turn if large else contextlib.nullcontext():
+            try:
+                return await kopf.WebhookServer._serve(fn, limited)
+            except RecursionError:
+                raise _unreadable("the body nests deeper than can be parsed") from None
+            except ValueError as error:  # not UTF-8, or an integer of thousands of digits
+                raise _unreadable(f"the body is not JSON that can be read: {error}") from None
+
+
+def _unreadable(problem: str) -> aiohttp.web.HTTPBadRequest:
+    return aiohttp.web.HTTPBadRequest(
+        reason="Malformed AdmissionReview", text=f"malformed AdmissionReview: {problem}"
+    )
