@@ -103,7 +103,8 @@ class OperatorMetrics:
     def watch_snapshot_age(self, age_s: Callable[[], float | None]) -> None:
         self.snapshot_age.set_function(lambda: _or_minus_one(age_s()))
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:
+    def serve(self, port: int, host: str) -> None:
+        """Serve /metrics on `host`:`port` (the settings' --metrics-host, --metrics-port)."""
         start_http_server(port, addr=host, registry=self.registry)
 
 

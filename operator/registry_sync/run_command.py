@@ -65,6 +65,8 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Any:
 @_setting_option("webhook_key_file", "Webhook serving key (PEM).")
 @_setting_option("metrics_port", "Prometheus metrics port, 0 for none [8080].", type=int)
 @_setting_option("health_port", "Liveness endpoint port, 0 for none [8081].", type=int)
+@_setting_option("metrics_host", "Address the metrics endpoint listens on [0.0.0.0].")
+@_setting_option("health_host", "Address the liveness endpoint listens on [0.0.0.0].")
 @_setting_option("gitops_max_corrections", "Corrections before GitOpsConflict [3].", type=int)
 @_setting_option("gitops_window_seconds", "Window for counting corrections [600].", type=float)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
@@ -90,13 +92,21 @@ def run(verbose: bool, **given: Any) -> None:
     run_operator(settings, namespace)
 
 
+def liveness_endpoint(settings: OperatorSettings) -> str | None:
+    """The URL Kopf serves its liveness endpoint at, None when the health port is 0."""
+    if not settings.health_port:
+        return None
+    host = settings.health_host
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return f"http://{host}:{settings.health_port}/healthz"
+
+
 def run_operator(settings: OperatorSettings, namespace: str) -> None:
     """Kopf embedded, in this thread, until SIGINT/SIGTERM."""
-    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     kopf.run(
         registry=build_registry(settings),
         namespaces=[namespace],
         standalone=True,
-        liveness_endpoint=liveness,
+        liveness_endpoint=liveness_endpoint(settings),
         memo=kopf.Memo(operator_settings=settings, namespace=namespace),
     )

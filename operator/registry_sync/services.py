@@ -79,7 +79,7 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
     metrics.watch_bindings(lambda: [entry.ready_reason for entry in book])
     metrics.watch_snapshot_age(source.age_s)
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, settings.metrics_host)
     admission = PipelineRunAdmission(book, ParamNames.parse(settings.param_names), metrics)
     guard = PipelineRunGuard(admission, kube)
     services = Services(

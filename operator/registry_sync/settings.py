@@ -143,6 +143,9 @@ class OperatorSettings(RegistrySettings):
     webhook_key_file: Path | None = Field(default=None, validate_default=True)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)
+    # Where the metrics and liveness endpoints listen (every interface unless told).
+    metrics_host: str = Field(default="0.0.0.0", min_length=1)
+    health_host: str = Field(default="0.0.0.0", min_length=1)
     gitops_max_corrections: int = Field(default=3, ge=1)
     gitops_window_seconds: float = Field(default=600.0, gt=0)
 

@@ -1,0 +1,71 @@
+"""The metrics and liveness endpoints listen where the settings say (every interface unless
+told otherwise, as before)."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from registry_sync.metrics import OperatorMetrics
+from registry_sync.run_command import liveness_endpoint
+from registry_sync.settings import load_settings
+
+
+def test_both_endpoints_listen_on_every_interface_unless_told() -> None:
+    settings = load_settings()
+
+    assert (settings.metrics_host, settings.health_host) == ("0.0.0.0", "0.0.0.0")
+    assert liveness_endpoint(settings) == "http://0.0.0.0:8081/healthz"
+
+
+@pytest.mark.parametrize(
+    ("host", "endpoint"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:9090/healthz"),
+        ("::1", "http://[::1]:9090/healthz"),
+        ("localhost", "http://localhost:9090/healthz"),
+    ],
+)
+def test_the_liveness_endpoint_is_served_on_the_health_host(host: str, endpoint: str) -> None:
+    assert liveness_endpoint(load_settings(health_host=host, health_port=9090)) == endpoint
+
+
+def test_no_liveness_endpoint_on_health_port_zero() -> None:
+    assert liveness_endpoint(load_settings(health_host="127.0.0.1", health_port=0)) is None
+
+
+def test_the_hosts_are_read_from_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_SYNC_METRICS_HOST", "10.0.0.5")
+    monkeypatch.setenv("REGISTRY_SYNC_HEALTH_HOST", "127.0.0.1")
+
+    settings = load_settings()
+
+    assert (settings.metrics_host, settings.health_host) == ("10.0.0.5", "127.0.0.1")
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free: int = probe.getsockname()[1]
+    yield free
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def test_metrics_listen_only_on_the_metrics_host(port: int) -> None:
+    OperatorMetrics().serve(port, "127.0.0.1")
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        assert b"registry_sync_admission_duration_seconds" in answer.read()
+    # Another loopback address reaches a server on every interface, not this one.
+    assert not reachable("127.0.0.2", port)
