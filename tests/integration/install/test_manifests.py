@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from integration.install.installation import (
     render,
     render_as_shipped,
 )
+from registry_sync.registry.bearer_token import may_carry_a_token
 from registry_sync.run_command import run
 from registry_sync.settings import ENV_PREFIX, OperatorSettings
 from registry_sync.webhook.configuration import (
@@ -390,3 +392,91 @@ def test_the_no_webhook_role_adds_only_pipeline_run_verbs_to_the_base_role(
         (rule["apiGroups"], rule["resources"]) == (["tekton.dev"], ["pipelineruns"])
         for rule in added
     )
+
+
+# The registry token ---------------------------------------------------------------------
+
+COMPONENTS = OVERLAYS.parent / "components"
+TOKEN_AUDIENCE = COMPONENTS / "registry-token-audience"
+
+
+def settings_of(rendered: Rendered) -> dict[str, str]:
+    (settings,) = rendered.of_kind("ConfigMap")
+    data: dict[str, str] = settings["data"]
+    return data
+
+
+def token_projection(rendered: Rendered, token_file: str) -> dict[str, Any]:
+    """The serviceAccountToken projection that puts a token at `token_file` in the container."""
+    (mount,) = [
+        m
+        for m in container(rendered)["volumeMounts"]
+        if Path(token_file).parent == Path(m["mountPath"])
+    ]
+    (volume,) = [v for v in pod_spec(rendered)["volumes"] if v["name"] == mount["name"]]
+    (source,) = [
+        s["serviceAccountToken"]
+        for s in volume["projected"]["sources"]
+        if s.get("serviceAccountToken", {}).get("path") == Path(token_file).name
+    ]
+    projection: dict[str, Any] = source
+    return projection
+
+
+def with_component(
+    kube: Cluster, install: Path, component: Path, namespace: str, workdir: Path
+) -> Rendered:
+    """`install` with a component added, as a person adds it to their overlay."""
+    overlay = workdir / f"with-{component.name}"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        json.dumps(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(install, overlay)],
+                "components": [os.path.relpath(component, overlay)],
+            }
+        )
+    )
+    return render(kube, overlay, namespace, workdir)
+
+
+@pytest.mark.parametrize("install_name", [*INSTALLS, NO_WEBHOOK])
+def test_no_install_sends_its_registry_token_over_plain_http(
+    kube: Cluster, namespace: str, tmp_path: Path, install_name: str
+) -> None:
+    settings = settings_of(render(kube, OVERLAYS / install_name, namespace, tmp_path))
+
+    if f"{ENV_PREFIX}TOKEN_FILE" in settings:
+        assert may_carry_a_token(settings[f"{ENV_PREFIX}REGISTRY_URL"])
+
+
+@pytest.mark.parametrize("install_name", ["openshift", "another-namespace"])
+def test_the_registry_token_is_a_short_lived_projected_token_not_the_pods_own(
+    kube: Cluster, namespace: str, tmp_path: Path, install_name: str
+) -> None:
+    rendered = render(kube, OVERLAYS / install_name, namespace, tmp_path)
+    token_file = settings_of(rendered)[f"{ENV_PREFIX}TOKEN_FILE"]
+
+    projection = token_projection(rendered, token_file)
+
+    assert not token_file.startswith("/var/run/secrets/kubernetes.io/serviceaccount/")
+    # Not 3607 s, which the API server may extend to a year for the pod's own token.
+    assert 600 <= projection["expirationSeconds"] <= 3600
+
+
+def test_with_the_audience_component_the_token_is_for_the_audience_the_operator_checks(
+    kube: Cluster, namespace: str, tmp_path: Path, install_crds: None
+) -> None:
+    rendered = with_component(kube, OVERLAYS / "openshift", TOKEN_AUDIENCE, namespace, tmp_path)
+    settings = settings_of(rendered)
+    stream = "\n---\n".join(json.dumps(document) for document in rendered.documents)
+
+    projection = token_projection(rendered, settings[f"{ENV_PREFIX}TOKEN_FILE"])
+
+    assert projection["audience"] == settings[f"{ENV_PREFIX}TOKEN_AUDIENCE"]
+    kube.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--field-manager=registry-sync-install",
+        "-f", "-", stdin=stream,
+    )  # fmt: skip
