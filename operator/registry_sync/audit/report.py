@@ -25,8 +25,8 @@ from registry_sync.audit.verdicts import (
     RecordVerdict,
     TagReuse,
 )
-from registry_sync.domain.binding import rfc3339
-from registry_sync.domain.resolution import Candidate
+from registry_sync.domain.escaping import escaped
+from registry_sync.domain.resolution import Candidate, format_instant
 
 SCHEMA_VERSION: Final = 1
 WIDTH: Final = 120
@@ -56,7 +56,7 @@ def report_document(report: AuditReport, *, registry_url: str | None) -> dict[st
         },
         "registry": {
             "url": registry_url,
-            "dataTime": rfc3339(snapshot.taken_at_ms) if snapshot.taken_at_ms else None,
+            "dataTime": format_instant(snapshot.taken_at_ms) if snapshot.taken_at_ms else None,
             "registeredModels": len(snapshot.models),
             "modelVersions": len(snapshot.versions),
             "modelArtifacts": len(snapshot.artifacts),
@@ -84,7 +84,7 @@ def error_document(namespace: str | None, message: str) -> dict[str, Any]:
 
 def render_json(document: dict[str, Any]) -> str:
     """Indented JSON with keys in the documented order, ending in a newline."""
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document, indent=2, ensure_ascii=True) + "\n"
 
 
 def _count(verdicts: Iterable[Any], seen: Iterable[Any]) -> dict[str, int]:
@@ -224,7 +224,7 @@ def render_table(report: AuditReport, *, registry_url: str | None) -> str:
             f"namespace {report.namespace}; registry {registry_url or '(unknown)'}: "
             f"{len(snapshot.models)} models, {len(snapshot.versions)} versions, "
             f"{len(snapshot.artifacts)} artifacts"
-            + (f", read {rfc3339(snapshot.taken_at_ms)}" if snapshot.taken_at_ms else ""),
+            + (f", read {format_instant(snapshot.taken_at_ms)}" if snapshot.taken_at_ms else ""),
             WIDTH,
         ),
         "",
@@ -258,7 +258,8 @@ def render_table(report: AuditReport, *, registry_url: str | None) -> str:
     for note in report.notes:
         lines.extend(_wrapped(f"note: {note}", ""))
     lines += ["", *_summary_lines(report)]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    # Every line escaped once more: names, params and args are other people's text.
+    return "\n".join(escaped(line.rstrip()) for line in lines) + "\n"
 
 
 def _service_cells(service: InferenceServiceFinding) -> list[str]:
@@ -361,12 +362,13 @@ def _row(columns: Sequence[tuple[str, int]], cells: Sequence[str]) -> str:
 
 
 def _clip(text: str, width: int) -> str:
+    text = escaped(text)  # before clipping, so a cell cannot end inside an escape sequence
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _wrapped(text: str, bullet: str) -> list[str]:
     return textwrap.wrap(
-        text,
+        escaped(text),  # else textwrap would turn a newline into a space and hide it
         width=WIDTH,
         initial_indent=_DETAIL_INDENT + bullet,
         subsequent_indent=_DETAIL_INDENT + " " * max(len(bullet), 2),

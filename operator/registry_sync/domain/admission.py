@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from registry_sync.domain.escaping import escaped
 from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, plan_params
 
 TARGET_LABEL: Final = "registry-sync.io/inference-service"
@@ -44,8 +45,14 @@ class Admitted:
 
 @dataclass(frozen=True, slots=True)
 class Denied:
+    """Deny, saying why. The message is escaped here, once for every denial: it quotes names
+    and params written by other people, and the person creating the run reads it raw."""
+
     reason: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", escaped(self.message))
 
 
 AdmissionDecision = Admitted | Denied

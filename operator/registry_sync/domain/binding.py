@@ -13,7 +13,10 @@ Rules (README "How it behaves"):
   conflict ends when the labels are found correct, when the mode annotation changes, or
   when the window has passed since the corrections.
 - `Ready` (a model-testing run may be injected now) follows the resolution's `has_answer`,
-  except during a GitOps conflict.
+  except during a GitOps conflict and when a name to inject fails the allow-list
+  (`UnsafeRegistryName`: such a name would become code in a pipeline's script).
+- Every text written for people (messages, Events) is escaped: registry names and registry
+  errors are other people's text.
 """
 
 from __future__ import annotations
@@ -24,9 +27,21 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
+from registry_sync.domain.escaping import escaped
 from registry_sync.domain.inference_service import DeployedModel, read_deployed_model
 from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
-from registry_sync.domain.resolution import PIN_ANNOTATION, Outcome, Resolution
+from registry_sync.domain.resolution import (
+    PIN_ANNOTATION,
+    Outcome,
+    Resolution,
+    format_instant,
+)
+from registry_sync.domain.safe_names import (
+    DEFAULT_NAME_POLICY,
+    NamePolicy,
+    UnsafeName,
+    unsafe_names,
+)
 
 ENABLED_ANNOTATION: Final = "registry-sync.io/enabled"
 MODE_ANNOTATION: Final = "registry-sync.io/mode"
@@ -47,6 +62,7 @@ class Reason(StrEnum):
     GITOPS_CONFLICT = "GitOpsConflict"
     LABELS_OUT_OF_SYNC = "LabelsOutOfSync"
     LABEL_PATCH_FAILED = "LabelPatchFailed"
+    UNSAFE_REGISTRY_NAME = "UnsafeRegistryName"
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,13 +236,17 @@ def decide_binding(
     previous_status: Mapping[str, Any] | None,
     now_ms: int,
     label_patch_error: str | None = None,
+    names: NamePolicy = DEFAULT_NAME_POLICY,
 ) -> BindingDecision:
     """Decide labels, status and Events for one InferenceService. Pure; never raises.
 
     `label_patch_error` is given when the shell tried the decided patch and the apiserver
     refused it: the status then says so instead of claiming the labels are in sync.
+    `names` is the allow-list every name to inject or record must pass.
     """
-    expected = expected_labels(resolution, keys, registry_name)
+    unsafe = names_failing(facts, resolution, names)
+    # An answer naming an unsafe name is no answer to write anywhere: labels stay as they are.
+    expected = {} if unsafe else expected_labels(resolution, keys, registry_name)
     labels_writable = resolution.outcome in (Outcome.RESOLVED, Outcome.PINNED) and bool(expected)
     in_sync = bool(expected) and all(facts.labels.get(k) == v for k, v in expected.items())
     history = _current_history(history, facts, policy, now_ms, in_sync)
@@ -245,9 +265,9 @@ def decide_binding(
         history = replace(history, stopped=True)
 
     labels_condition = _labels_condition(
-        facts, resolution, expected, in_sync, conflict, label_patch, label_patch_error
+        facts, resolution, expected, in_sync, conflict, label_patch, label_patch_error, unsafe
     )
-    ready, ready_reason, ready_message = _readiness(resolution, conflict, expected, facts)
+    ready, ready_reason, ready_message = _readiness(resolution, conflict, expected, facts, unsafe)
     resolved_condition = _resolved_condition(resolution)
     conditions = _with_transition_times(
         [
@@ -264,7 +284,7 @@ def decide_binding(
         facts.generation,
         now_ms,
     )
-    status = _status(facts, resolution, registry_name, expected, conflict, conditions)
+    status = _status(facts, resolution, registry_name, expected, conflict, conditions, unsafe)
     events = _events(
         facts, resolution, previous_status, ready, ready_reason, ready_message, label_patch, keys
     )
@@ -277,6 +297,35 @@ def decide_binding(
         ready_reason=ready_reason,
         ready_message=ready_message,
         expected_labels=expected,
+    )
+
+
+def names_failing(
+    facts: InferenceServiceFacts, resolution: Resolution, policy: NamePolicy
+) -> tuple[UnsafeName, ...]:
+    """The names an answer would inject or record that fail the allow-list (none when the
+    resolution has no answer: then nothing is injected anyway)."""
+    if not resolution.has_answer:
+        return ()
+    return unsafe_names(
+        {
+            "model name": resolution.registered_model_name,
+            "version name": resolution.model_version_name,
+            "vLLM name": facts.deployed.served_name.name or facts.name,
+            "registered model id": resolution.registered_model_id,
+            "model version id": resolution.model_version_id,
+        },
+        policy,
+    )
+
+
+def _unsafe_message(unsafe: tuple[UnsafeName, ...]) -> str:
+    return (
+        f"refused to inject or record {'; '.join(name.describe() for name in unsafe)}: "
+        "names are pasted into model-testing pipelines, where such characters could run as "
+        "code. Rename the model or version in the Model Registry (or fix the served model "
+        "name), or pin another version with the annotation "
+        f"{PIN_ANNOTATION}; model-testing runs are refused until then"
     )
 
 
@@ -318,7 +367,11 @@ def _resolved_condition(resolution: Resolution) -> dict[str, str]:
         status = "True" if resolution.has_answer else "Unknown"
     else:
         status = "False"
-    return {"status": status, "reason": resolution.outcome.value, "message": resolution.message}
+    return {
+        "status": status,
+        "reason": resolution.outcome.value,
+        "message": escaped(resolution.message),
+    }
 
 
 def _labels_condition(
@@ -329,8 +382,15 @@ def _labels_condition(
     conflict: bool,
     label_patch: Mapping[str, str] | None,
     label_patch_error: str | None,
+    unsafe: tuple[UnsafeName, ...],
 ) -> dict[str, str]:
     wanted = _describe_labels(expected)
+    if unsafe:
+        return _condition(
+            False,
+            Reason.UNSAFE_REGISTRY_NAME,
+            f"labels left as they are: {_unsafe_message(unsafe)}",
+        )
     if in_sync or label_patch:
         # Worded the same before and after a correction, so that seeing the corrected labels
         # come back does not rewrite the status; the correction itself is an Event.
@@ -351,7 +411,9 @@ def _labels_condition(
         )
     if label_patch_error is not None:
         return _condition(
-            False, Reason.LABEL_PATCH_FAILED, f"could not set {wanted}: {label_patch_error}"
+            False,
+            Reason.LABEL_PATCH_FAILED,
+            f"could not set {wanted}: {escaped(label_patch_error)}",
         )
     return _condition(False, Reason.LABELS_OUT_OF_SYNC, f"labels should be {wanted}")
 
@@ -368,14 +430,17 @@ def _readiness(
     conflict: bool,
     expected: Mapping[str, str],
     facts: InferenceServiceFacts,
+    unsafe: tuple[UnsafeName, ...],
 ) -> tuple[bool, str, str]:
+    if unsafe:
+        return False, Reason.UNSAFE_REGISTRY_NAME.value, _unsafe_message(unsafe)
     if conflict:
         return False, Reason.GITOPS_CONFLICT.value, _conflict_message(_describe_labels(expected))
     if not resolution.has_answer:
-        return False, resolution.outcome.value, resolution.message
+        return False, resolution.outcome.value, escaped(resolution.message)
     served = facts.deployed.served_name.name or facts.name
     if resolution.outcome is Outcome.REGISTRY_UNAVAILABLE:
-        return True, resolution.outcome.value, resolution.message
+        return True, resolution.outcome.value, escaped(resolution.message)
     return (
         True,
         resolution.outcome.value,
@@ -396,7 +461,7 @@ def _with_transition_times(
     now_ms: int,
 ) -> list[dict[str, Any]]:
     previous = _previous_conditions(previous_status)
-    now = rfc3339(now_ms)
+    now = format_instant(now_ms)
     result = []
     for condition in conditions:
         before = previous.get(condition["type"])
@@ -430,30 +495,34 @@ def _status(
     expected: Mapping[str, str],
     conflict: bool,
     conditions: list[dict[str, Any]],
+    unsafe: tuple[UnsafeName, ...],
 ) -> dict[str, Any]:
+    # Refused names are recorded escaped, so that `oc get mb` shows them harmlessly; a
+    # restarted operator reading them back refuses them again.
+    shown = _shown if unsafe else _kept
     status: dict[str, Any] = {
         "observedGeneration": facts.generation,
         "outcome": resolution.outcome.value,
-        "message": resolution.message,
+        "message": escaped(resolution.message),
         "storageUri": _deployed_uri(facts, resolution),
-        "vllmModelName": facts.deployed.served_name.name or facts.name,
-        "registeredModelId": resolution.registered_model_id,
-        "registeredModelName": resolution.registered_model_name,
-        "modelVersionId": resolution.model_version_id,
-        "modelVersionName": resolution.model_version_name,
+        "vllmModelName": shown(facts.deployed.served_name.name or facts.name),
+        "registeredModelId": shown(resolution.registered_model_id),
+        "registeredModelName": shown(resolution.registered_model_name),
+        "modelVersionId": shown(resolution.model_version_id),
+        "modelVersionName": shown(resolution.model_version_name),
         "modelArtifactId": resolution.artifact_id,
         "registryName": registry_name,
         "registryDataTime": (
-            rfc3339(resolution.snapshot_taken_at_ms)
+            format_instant(resolution.snapshot_taken_at_ms)
             if resolution.snapshot_taken_at_ms is not None
             else None
         ),
         "candidates": [
             {
-                "registeredModelId": c.registered_model_id,
-                "registeredModelName": c.registered_model_name,
-                "modelVersionId": c.model_version_id,
-                "modelVersionName": c.model_version_name,
+                "registeredModelId": _shown(c.registered_model_id),
+                "registeredModelName": _shown(c.registered_model_name),
+                "modelVersionId": _shown(c.model_version_id),
+                "modelVersionName": _shown(c.model_version_name),
                 "uri": c.artifact_uri,
             }
             for c in resolution.candidates
@@ -463,6 +532,14 @@ def _status(
     }
     # A merge patch deletes fields set to None: stale ids never outlive the answer.
     return status
+
+
+def _kept(value: str | None) -> str | None:
+    return value
+
+
+def _shown(value: str | None) -> str | None:
+    return None if value is None else escaped(value)
 
 
 def _deployed_uri(facts: InferenceServiceFacts, resolution: Resolution) -> str | None:
@@ -487,7 +564,7 @@ def _events(
             f"{key.removeprefix(keys.prefix + '/')}={value} (was {facts.labels.get(key, 'unset')})"
             for key, value in label_patch.items()
         )
-        events.append(EventNote("Normal", Reason.LABELS_CORRECTED.value, f"set {changes}"))
+        events.append(EventNote("Normal", Reason.LABELS_CORRECTED.value, escaped(f"set {changes}")))
     previous_ready = _previous_conditions(previous_status).get("Ready", {})
     # Announce only news (no Event storms): Ready turning, a new reason, or a new message
     # except for an outage, whose message only ages.
@@ -496,19 +573,12 @@ def _events(
     message_changed = previous_ready.get("message") != ready_message
     outage = ready_reason == Outcome.REGISTRY_UNAVAILABLE.value
     if status_changed or reason_changed or (message_changed and not outage):
-        good_news = resolution.has_answer and ready_reason != Reason.GITOPS_CONFLICT.value
-        events.append(EventNote("Normal" if good_news else "Warning", ready_reason, ready_message))
+        events.append(EventNote("Normal" if ready else "Warning", ready_reason, ready_message))
     return tuple(events)
 
 
 def _describe_labels(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in labels.items()) or "(none)"
-
-
-def rfc3339(milliseconds: int) -> str:
-    """Milliseconds since the epoch as Kubernetes writes times: `2026-11-26T13:05:44Z`."""
-    moment = datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def recorded_answer(status: object) -> Resolution | None:
@@ -552,7 +622,7 @@ def recorded_answer(status: object) -> Resolution | None:
 
 
 def _milliseconds(text: object) -> int | None:
-    """An RFC 3339 time as `rfc3339` writes it, in milliseconds since the epoch, or None."""
+    """An RFC 3339 time as `format_instant` writes it, in milliseconds since the epoch, or None."""
     if not isinstance(text, str):
         return None
     try:

@@ -265,3 +265,52 @@ def test_no_table_line_is_wider_than_120_columns(isvc_name: str, run_name: str, 
     table = render_table(report, registry_url=URL)
 
     assert max(len(line) for line in table.splitlines()) <= WIDTH
+
+
+# -- other people's text never drives the reader's terminal ----------------------------------
+
+FORGED_RESULT = "a\nRESULT: no mismatches"
+OSC_52 = "\x1b]52;c;ZWNobyBwd25lZA==\x07"  # writes the reader's clipboard
+BIDI = "model\u202egnp.exe"
+
+
+def hostile_report() -> AuditReport:
+    return seed_report(
+        inference_services=[
+            inference_service(labels=INCIDENT_LABELS, args=[f"--served-model-name={FORGED_RESULT}"])
+        ],
+        pipeline_runs=[
+            labelled_run(
+                {
+                    "vllm_model_name": OSC_52,
+                    "model_name": BIDI,
+                    "version_name": "v\x85\u2028x",
+                }
+            )
+        ],
+    )
+
+
+def raw_controls(text: str) -> list[str]:
+    return [c for c in text if c not in "\n" and (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F)] + [
+        c for c in text if c in "\u202e\u2028\u2029\u200b"
+    ]
+
+
+def test_the_table_shows_hostile_names_params_and_args_escaped() -> None:
+    table = render_table(hostile_report(), registry_url=URL)
+    assert raw_controls(table) == []
+    result_lines = [line for line in table.splitlines() if line.startswith("RESULT")]
+    assert len(result_lines) == 1 and "no mismatches" not in result_lines[0], result_lines
+    assert "a\\x0aRESULT: no mismatches" in table
+    assert "\\x1b]52;c;" in table
+
+
+def test_the_json_document_carries_no_raw_control_or_bidi_character() -> None:
+    text = render_json(document(hostile_report()))
+    assert raw_controls(text) == []
+    assert all(ord(c) < 0x80 for c in text)
+    # Still the same data for machines: the escapes decode to the original text.
+    params = json.loads(text)["pipelineRuns"][0]["params"]
+    assert params["vllmModelName"]["value"] == OSC_52
+    assert params["modelName"]["value"] == BIDI

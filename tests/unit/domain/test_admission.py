@@ -27,6 +27,7 @@ from registry_sync.domain.admission import (
     decide_admission,
     target_of,
 )
+from registry_sync.domain.escaping import escaped
 from registry_sync.domain.params import ParamNames
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,
@@ -539,4 +540,13 @@ def test_a_denial_names_a_named_run(run: Any, binding: BindingView | None) -> No
     decision = decide_admission(run, binding, NAMES)
     name = run["metadata"].get("name") if isinstance(run["metadata"], dict) else None
     if isinstance(decision, Denied) and isinstance(name, str) and name:
-        assert decision.message.startswith(f"PipelineRun {name}: ")
+        # Shown escaped: names are validated only after admission.
+        assert decision.message.startswith(f"PipelineRun {escaped(name)}: ")
+
+
+def test_a_denial_shows_a_hostile_run_name_escaped() -> None:
+    run = {"metadata": {"name": "run\n\x1b[2Jfake", "labels": {}}, "spec": {}}
+    decision = decide_admission(run, None, NAMES)
+    assert isinstance(decision, Denied)
+    assert "run\\x0a\\x1b[2Jfake" in decision.message
+    assert "\n" not in decision.message and "\x1b" not in decision.message

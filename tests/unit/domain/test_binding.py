@@ -27,6 +27,7 @@ from registry_sync.domain import (
     ServedNameSource,
     StorageUri,
     UnsupportedStorage,
+    format_instant,
     resolve,
 )
 from registry_sync.domain.binding import (
@@ -41,7 +42,6 @@ from registry_sync.domain.binding import (
     expected_labels,
     is_opted_in,
     read_inference_service,
-    rfc3339,
 )
 from unit.domain.seed import (
     DEPLOYED_URI,
@@ -740,7 +740,7 @@ def test_the_ready_transition_time_moves_only_when_its_status_changes(
     later_ms = NOW_MS + 10 * MINUTE_MS
     facts, resolution = scenario(after, labels=CORRECT_LABELS)
     later = decide(facts, resolution, previous_status=earlier.status, now_ms=later_ms)
-    expected = rfc3339(NOW_MS) if kept else rfc3339(later_ms)
+    expected = format_instant(NOW_MS) if kept else format_instant(later_ms)
     assert condition(later, "Ready")["lastTransitionTime"] == expected
 
 
@@ -750,8 +750,8 @@ def test_each_condition_keeps_or_moves_its_own_transition_time() -> None:
     later_ms = NOW_MS + MINUTE_MS
     audit_facts, _ = scenario("resolved", labels=WRONG_LABELS, mode="audit")
     later = decide(audit_facts, resolution, previous_status=earlier.status, now_ms=later_ms)
-    assert condition(later, "Resolved")["lastTransitionTime"] == rfc3339(NOW_MS)
-    assert condition(later, "LabelsInSync")["lastTransitionTime"] == rfc3339(later_ms)
+    assert condition(later, "Resolved")["lastTransitionTime"] == format_instant(NOW_MS)
+    assert condition(later, "LabelsInSync")["lastTransitionTime"] == format_instant(later_ms)
 
 
 @pytest.mark.parametrize(
@@ -770,7 +770,7 @@ def test_an_unreadable_previous_status_dates_conditions_now(
 ) -> None:
     facts, resolution = scenario("resolved", labels=CORRECT_LABELS)
     decision = decide(facts, resolution, previous_status=previous_status, now_ms=NOW_MS)
-    assert condition(decision, "Ready")["lastTransitionTime"] == rfc3339(NOW_MS)
+    assert condition(decision, "Ready")["lastTransitionTime"] == format_instant(NOW_MS)
 
 
 # Status fields -------------------------------------------------------------------------------
@@ -807,7 +807,9 @@ def test_a_resolved_status_names_the_deployed_uri_the_ids_and_the_names() -> Non
 
 def test_the_status_dates_the_registry_data_behind_the_answer() -> None:
     facts, resolution = scenario("registry-unavailable-with-previous-answer")
-    assert decide(facts, resolution).status["registryDataTime"] == rfc3339(SNAPSHOT_TAKEN_AT_MS)
+    assert decide(facts, resolution).status["registryDataTime"] == format_instant(
+        SNAPSHOT_TAKEN_AT_MS
+    )
 
 
 @pytest.mark.parametrize(
@@ -1404,7 +1406,10 @@ def test_the_ready_condition_agrees_with_the_decision(inputs: DecisionInputs) ->
     ready = condition(decision, "Ready")
     assert ready["status"] == ("True" if decision.ready else "False")
     assert ready["reason"] == decision.ready_reason
-    assert decision.ready_reason in {o.value for o in Outcome} | {"GitOpsConflict"}
+    assert decision.ready_reason in {o.value for o in Outcome} | {
+        "GitOpsConflict",
+        "UnsafeRegistryName",
+    }
 
 
 @given(inputs=any_inputs)
