@@ -15,29 +15,18 @@ from typing import Any
 import urllib3
 
 from registry_sync.bindings import BindingBook
-from registry_sync.domain import RegistrySnapshot, State
+from registry_sync.domain import State
 from registry_sync.domain.binding import GitOpsPolicy, LabelKeys
 from registry_sync.kube import KubeWriteError
 from registry_sync.metrics import OperatorMetrics
 from registry_sync.reconciler import InferenceServiceReconciler, ReconcilerConfig
+from support.snapshot_sources import SnapshotAtHand
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,
     NAMESPACE,
     seed_inference_service,
     seed_snapshot,
 )
-
-
-class SnapshotAtHand:
-    """A registry snapshot source that always has `snapshot` and is current."""
-
-    def __init__(self, snapshot: RegistrySnapshot) -> None:
-        self.snapshot = snapshot
-        self.is_current = True
-        self.last_error = None
-
-    async def request_refresh_for(self, uri: str) -> bool:
-        return False
 
 
 class RecordingKube:

@@ -16,12 +16,12 @@ from typing import Any
 
 from registry_sync.admission import PipelineRunAdmission
 from registry_sync.bindings import BindingBook
-from registry_sync.domain import RegistrySnapshot
 from registry_sync.domain.binding import GitOpsPolicy, LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.metrics import OperatorMetrics
 from registry_sync.reconciler import InferenceServiceReconciler, ReconcilerConfig
 from registry_sync.run_guard import PipelineRunGuard
+from support.snapshot_sources import SnapshotAtHand
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,
     NAMESPACE,
@@ -30,18 +30,6 @@ from unit.domain.seed import (
 )
 
 SHORT_WAIT_S = 0.05  # the admission's wait for an unresolved target, shortened
-
-
-class SnapshotAtHand:
-    """A registry snapshot source that always has `snapshot` and is current."""
-
-    def __init__(self, snapshot: RegistrySnapshot) -> None:
-        self.snapshot = snapshot
-        self.is_current = True
-        self.last_error = None
-
-    async def request_refresh_for(self, uri: str) -> bool:
-        return False
 
 
 class ServiceWrites:
