@@ -15,6 +15,7 @@ help:
 	@echo "make lint           ruff + mypy --strict on domain/ and registry/"
 	@echo "make control-plane  build etcd, kube-apiserver, kube-controller-manager, kubectl (cached)"
 	@echo "make bench          every benchmark (about an hour on 2 cores); results in bench/results/"
+	@echo "make image-requirements  regenerate the image's hash-pinned requirements from constraints.txt"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON3) -m venv $(VENV)
@@ -77,3 +78,9 @@ bench: venv control-plane $(VENV)/.bench-installed
 	$(PY) bench/convergence.py $(CONVERGENCE_ARGS) && \
 	$(PY) bench/admission_latency.py $(ADMISSION_ARGS) && \
 	$(PY) bench/registry_refresh.py $(REFRESH_ARGS)
+
+# The image's hash-pinned requirements (the Dockerfile installs them with --require-hashes),
+# regenerated from pyproject.toml and constraints.txt; a unit test fails when they drift.
+.PHONY: image-requirements
+image-requirements:
+	hack/image-requirements.sh
