@@ -480,3 +480,26 @@ def test_with_the_audience_component_the_token_is_for_the_audience_the_operator_
         "apply", "--server-side", "--dry-run=server", "--field-manager=registry-sync-install",
         "-f", "-", stdin=stream,
     )  # fmt: skip
+
+
+def test_a_release_names_the_image_by_digest(kube: Cluster, namespace: str, tmp_path: Path) -> None:
+    # What `kustomize edit set image registry-sync=REGISTRY/registry-sync@sha256:...` writes.
+    digest = "sha256:" + "ab" * 32
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "kustomization.yaml").write_text(
+        json.dumps(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(OVERLAYS / "openshift", release)],
+                "images": [
+                    {"name": "registry-sync", "newName": "quay.example/rs", "digest": digest}
+                ],
+            }
+        )
+    )
+
+    rendered = render(kube, release, namespace, tmp_path)
+
+    assert container(rendered)["image"] == f"quay.example/rs@{digest}"
