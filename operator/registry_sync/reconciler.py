@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from registry_sync.bindings import BindingBook, BindingEntry
@@ -28,7 +28,7 @@ from registry_sync.domain.binding import (
     recorded_answer,
 )
 from registry_sync.domain.inference_service import StorageUri
-from registry_sync.domain.reference_index import ReferenceIndex
+from registry_sync.domain.reference_index import ReferenceIndex, RegistryOwners
 from registry_sync.domain.resolution import Outcome, Resolution, resolve
 from registry_sync.domain.snapshot import RegistrySnapshot
 from registry_sync.kopf_settings import binding_body
@@ -51,6 +51,7 @@ class ReconcilerConfig:
     keys: LabelKeys
     registry_name: str | None
     gitops: GitOpsPolicy
+    owners: RegistryOwners = field(default_factory=RegistryOwners)
 
 
 class InferenceServiceReconciler:
@@ -158,7 +159,9 @@ class InferenceServiceReconciler:
         snapshot = self._source.snapshot
         if snapshot is not self._indexed:
             self._indexed = snapshot
-            self._index = ReferenceIndex.from_snapshot(snapshot) if snapshot else None
+            self._index = (
+                ReferenceIndex.from_snapshot(snapshot, self._config.owners) if snapshot else None
+            )
         return self._index
 
     def _resolve(

@@ -69,6 +69,9 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Any:
 @_setting_option("health_host", "Address the liveness endpoint listens on [0.0.0.0].")
 @_setting_option("gitops_max_corrections", "Corrections before GitOpsConflict [3].", type=int)
 @_setting_option("gitops_window_seconds", "Window for counting corrections [600].", type=float)
+@_setting_option(
+    "registry_owners", "Registered models' owner values that may claim deployments [any]."
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(verbose: bool, **given: Any) -> None:
     """Run the operator. Every flag can also be set as REGISTRY_SYNC_<FLAG>."""

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry_sync.domain.params import InvalidParamNames, ParamNames
+from registry_sync.domain.reference_index import RegistryOwners
 from registry_sync.registry.bearer_token import may_carry_a_token
 from registry_sync.registry.client import api_url_of
 
@@ -148,6 +149,8 @@ class OperatorSettings(RegistrySettings):
     health_host: str = Field(default="0.0.0.0", min_length=1)
     gitops_max_corrections: int = Field(default=3, ge=1)
     gitops_window_seconds: float = Field(default=600.0, gt=0)
+    # Registered models' `owner` values that may claim this namespace's deployments; None: any.
+    registry_owners: str | None = None
 
     @field_validator("token_audience")
     @classmethod
@@ -163,6 +166,12 @@ class OperatorSettings(RegistrySettings):
                 "it checks the token that --token-file (REGISTRY_SYNC_TOKEN_FILE) holds, and "
                 "no token file is given: give one, or leave the audience unset"
             )
+        return value
+
+    @field_validator("registry_owners")
+    @classmethod
+    def _registry_owners_are_a_list(cls, value: str | None) -> str | None:
+        RegistryOwners.parse(value)  # raises ValueError naming what is wrong
         return value
 
     @field_validator("webhook_cert_file")

@@ -4,12 +4,16 @@ The resolver runs once per InferenceService against one shared snapshot; scannin
 artifact each time would make the cost grow with objects times artifacts. The index parses every
 artifact URI once and files it under keys a lookup can compute from the deployed reference,
 so one lookup costs what its candidates cost.
+
+An index may also carry which registered models may claim this namespace's deployments at all
+(`RegistryOwners`, from `--registry-owners`): artifacts of other models are still found, so
+that a message can say why they do not count, but they are never candidates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from registry_sync.domain.references import (
     InvalidStorageUri,
@@ -27,10 +31,46 @@ from registry_sync.domain.snapshot import (
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryOwners:
+    """Which registered models may claim this namespace's deployments, by their `owner` field.
+
+    `allowed` None admits every model, with an owner or without; a set admits only models
+    whose owner is in it (a model without an owner is then not admitted). The registry does
+    not check who sets `owner`: this keeps out models registered by other teams under their
+    own owner value, not someone who writes this namespace's owner on purpose (the pin
+    annotation `registry-sync.io/model-version-id` is the answer to that).
+    """
+
+    allowed: frozenset[str] | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> RegistryOwners:
+        """Comma-separated owner values; None or blank for any owner. Raises ValueError,
+        naming the problem, on an empty entry (`a,,b`)."""
+        if text is None or not text.strip():
+            return cls()
+        owners = [owner.strip() for owner in text.split(",")]
+        if not all(owners):
+            raise ValueError(
+                f"{text!r} has an empty owner: give comma-separated owner values, such as "
+                "team-a,team-b, or nothing for any owner"
+            )
+        return cls(frozenset(owners))
+
+    def admits(self, model: RegisteredModel) -> bool:
+        return self.allowed is None or (model.owner is not None and model.owner in self.allowed)
+
+    def describe(self) -> str:
+        """`team-a, team-b`: the allowed owners as messages name them."""
+        return "any owner" if self.allowed is None else ", ".join(sorted(self.allowed))
+
+
+@dataclass(frozen=True, slots=True)
 class IndexedArtifact:
     """A registry artifact with its parsed URI and the version and model it belongs to.
 
     `position` is the artifact's place in the snapshot, so that lookups keep its order.
+    `owner_allowed` says whether its model's owner is one the index admits.
     """
 
     position: int
@@ -38,6 +78,7 @@ class IndexedArtifact:
     reference: StorageReference
     version: ModelVersion
     model: RegisteredModel
+    owner_allowed: bool = True
 
     @property
     def live(self) -> bool:
@@ -66,19 +107,24 @@ class ReferenceIndex:
     by_key: Mapping[Hashable, tuple[IndexedArtifact, ...]]
     by_version: Mapping[str, tuple[IndexedArtifact, ...]]
     skipped: tuple[SkippedArtifact, ...]
+    owners: RegistryOwners = field(default_factory=RegistryOwners)
 
     @classmethod
-    def from_snapshot(cls, snapshot: RegistrySnapshot) -> ReferenceIndex:
+    def from_snapshot(
+        cls, snapshot: RegistrySnapshot, owners: RegistryOwners | None = None
+    ) -> ReferenceIndex:
         """Index every artifact of the snapshot; never raises on registry data.
 
         Artifacts whose URI does not parse, or whose version or model is not in the snapshot,
-        are left out and listed in `skipped` so that a caller can report them.
+        are left out and listed in `skipped` so that a caller can report them. With `owners`,
+        artifacts of models it does not admit are indexed with `owner_allowed` False.
         """
+        owners = owners if owners is not None else RegistryOwners()
         by_key: dict[Hashable, list[IndexedArtifact]] = {}
         by_version: dict[str, list[IndexedArtifact]] = {}
         skipped: list[SkippedArtifact] = []
         for position, artifact in enumerate(snapshot.artifacts):
-            entry = _index_entry(position, artifact, snapshot, skipped)
+            entry = _index_entry(position, artifact, snapshot, owners, skipped)
             if entry is None:
                 continue
             for key in _keys(entry.reference):
@@ -89,6 +135,7 @@ class ReferenceIndex:
             by_key={key: tuple(entries) for key, entries in by_key.items()},
             by_version={key: tuple(entries) for key, entries in by_version.items()},
             skipped=tuple(skipped),
+            owners=owners,
         )
 
     def matching(self, reference: StorageReference) -> tuple[IndexedArtifact, ...]:
@@ -117,6 +164,7 @@ def _index_entry(
     position: int,
     artifact: ModelArtifact,
     snapshot: RegistrySnapshot,
+    owners: RegistryOwners,
     skipped: list[SkippedArtifact],
 ) -> IndexedArtifact | None:
     try:
@@ -145,7 +193,7 @@ def _index_entry(
             )
         )
         return None
-    return IndexedArtifact(position, artifact, reference, version, model)
+    return IndexedArtifact(position, artifact, reference, version, model, owners.admits(model))
 
 
 def _keys(reference: StorageReference) -> tuple[Hashable, ...]:

@@ -121,7 +121,8 @@ def resolve(
       and names of `previous` when that named a version for the same storage URI, and says
       how old they are; otherwise it names nothing. `registry_problem` (why the last
       request failed: a refused token, an untrusted certificate) ends its message.
-    - Only live versions of live models count; several artifacts of one version are one
+    - Only live versions of live models count, and only models whose owner the index admits
+      (`ReferenceIndex.owners`, `--registry-owners`); several artifacts of one version are one
       candidate. A known digest (`running_digest`, the digest a running pod reports, or one
       in the deployed URI) rules out candidates whose artifact carries a different digest.
     - With `pin` (a model version id): `Pinned` if that version exists, is live and has an
@@ -267,7 +268,8 @@ def _resolve_unpinned(
     return Resolution(
         Outcome.NOT_REGISTERED,
         f"no live model version in the registry has an artifact with URI {uri}"
-        f"{_why_none(matching, known_digest)}; register it, or deploy a registered artifact",
+        f"{_why_none(matching, known_digest, index)}; register it, or deploy a registered "
+        "artifact",
         storage_uri=uri,
         snapshot_taken_at_ms=taken_at,
     )
@@ -299,6 +301,11 @@ def _resolve_pin(
         return mismatch(f"version {version.name} of model {model.name} is archived")
     if model.state == State.ARCHIVED:
         return mismatch(f"its model {model.name} is archived")
+    if not index.owners.admits(model):
+        return mismatch(
+            f"its model {model.name} has owner {_shown_owner(model.owner)}, not one allowed here "
+            f"({index.owners.describe()}; setting --registry-owners)"
+        )
     artifacts = index.artifacts_of_version(version.id)
     agreeing = _agreeing(
         (entry for entry in artifacts if entry.reference.matches(reference)), known_digest
@@ -347,11 +354,12 @@ def _answer(
 def _agreeing(
     entries: Iterable[IndexedArtifact], known_digest: str | None
 ) -> tuple[IndexedArtifact, ...]:
-    """The live entries whose digest, where they have one, is the known digest."""
+    """The live entries of admitted owners whose digest, where they have one, is the known
+    digest."""
     return tuple(
         entry
         for entry in entries
-        if entry.live and not _digest_differs(entry.reference, known_digest)
+        if entry.live and entry.owner_allowed and not _digest_differs(entry.reference, known_digest)
     )
 
 
@@ -400,17 +408,48 @@ def _reuse_kind(reference: StorageReference) -> str:
     return "the same reference registered more than once"
 
 
-def _why_none(matching: tuple[IndexedArtifact, ...], known_digest: str | None) -> str:
+def _why_none(
+    matching: tuple[IndexedArtifact, ...], known_digest: str | None, index: ReferenceIndex
+) -> str:
     """Why artifacts that match the URI do not count, when there are any."""
     if not matching:
         return ""
     archived = sum(1 for entry in matching if not entry.live)
+    foreign = [entry for entry in matching if entry.live and not entry.owner_allowed]
+    admitted = len(matching) - archived - len(foreign)
     reasons = []
     if archived:
         reasons.append(f"{archived} matching artifact(s) belong to archived versions or models")
-    if len(matching) > archived and known_digest is not None:
+    if foreign:
         reasons.append(
-            f"{len(matching) - archived} live one(s) carry a digest other than the "
-            f"running {known_digest}"
+            f"{len(foreign)} live one(s) belong to registered models whose owner is not one "
+            f"allowed here ({index.owners.describe()}; setting --registry-owners): "
+            f"{_models_and_owners(foreign)}"
+        )
+    if admitted and known_digest is not None:
+        reasons.append(
+            f"{admitted} live one(s) carry a digest other than the running {known_digest}"
         )
     return f" ({'; '.join(reasons)})" if reasons else ""
+
+
+_SHOWN_MODELS: Final = 3
+
+
+def _models_and_owners(entries: list[IndexedArtifact]) -> str:
+    """`model X (owner 'o')` for the first few distinct models, and how many more."""
+    models = {entry.model.id: entry.model for entry in entries}
+    ordered = sorted(models.values(), key=lambda model: id_order(model.id))
+    shown = ", ".join(
+        f"model {model.name} (owner {_shown_owner(model.owner)})"
+        for model in ordered[:_SHOWN_MODELS]
+    )
+    more = len(ordered) - _SHOWN_MODELS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _shown_owner(owner: str | None) -> str:
+    # Registry text, set by whoever registered the model: quoted, and not a page of it.
+    if owner is None:
+        return "none"
+    return repr(owner if len(owner) <= 64 else f"{owner[:61]}...")

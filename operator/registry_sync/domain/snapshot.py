@@ -21,10 +21,14 @@ class State(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RegisteredModel:
+    """A registered model. `owner` is the registry's free-text field, set by whoever registers
+    the model and checked by nobody: a filter, not a proof of who registered it."""
+
     id: str
     name: str
     state: State = State.LIVE
     last_update_ms: int = 0
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,6 +233,7 @@ class RegisteredModelRecord(_Entity):
             name=self.name,
             state=self.snapshot_state,
             last_update_ms=self.last_update_ms,
+            owner=self.owner,
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from registry_sync.domain import (
     MissingStorageUri,
     Outcome,
     ReferenceIndex,
+    RegistrySnapshot,
     Resolution,
     State,
     StorageUri,
@@ -20,6 +23,7 @@ from registry_sync.domain import (
     parse_storage_uri,
     resolve,
 )
+from registry_sync.domain.reference_index import RegistryOwners
 from unit.domain.registry_data import Version, registry_of
 
 SHA_A = "sha256:" + "a" * 64
@@ -355,6 +359,111 @@ def test_a_pin_that_cannot_be_honoured_is_a_mismatch_saying_why(
         f"the annotation registry-sync.io/model-version-id pins model version {pin.strip()!r}"
     )
     assert answer.model_version_id is None
+
+
+# --- registry owners (--registry-owners) ---------------------------------------------------
+
+TEAM = "team-a"
+
+
+def owned(snapshot: RegistrySnapshot, **owners: str | None) -> RegistrySnapshot:
+    """The snapshot with each model (by id, given as `m<id>`) owned as given."""
+    models = {
+        key: replace(model, owner=owners.get(f"m{key}", model.owner))
+        for key, model in snapshot.models.items()
+    }
+    return replace(snapshot, models=models)
+
+
+def with_owners(
+    *versions: Version, owners: str | None, uri: str = URI, pin: str | None = None, **owned_by: str
+) -> Resolution:
+    """Resolve against versions whose models are owned as `owned_by` says, admitting `owners`."""
+    snapshot = owned(registry_of(*versions, taken_at_ms=TAKEN_AT), **owned_by)
+    index = ReferenceIndex.from_snapshot(snapshot, RegistryOwners.parse(owners))
+    return resolve(uri, index, snapshot_current=True, now_ms=NOW, pin=pin)
+
+
+@pytest.mark.parametrize(
+    ("text", "allowed"),
+    [
+        pytest.param(None, None, id="unset"),
+        pytest.param("", None, id="empty"),
+        pytest.param("  ", None, id="blank"),
+        pytest.param("team-a", frozenset({"team-a"}), id="one"),
+        pytest.param(" team-a , Team B ", frozenset({"team-a", "Team B"}), id="spaced"),
+    ],
+)
+def test_registry_owners_are_comma_separated_and_default_to_any(
+    text: str | None, allowed: frozenset[str] | None
+) -> None:
+    assert RegistryOwners.parse(text).allowed == allowed
+
+
+@pytest.mark.parametrize("text", ["a,,b", ",a", "a,", " , "])
+def test_an_empty_registry_owner_is_refused_saying_so(text: str) -> None:
+    with pytest.raises(ValueError, match="has an empty owner"):
+        RegistryOwners.parse(text)
+
+
+def test_a_claimant_of_another_owner_is_not_a_candidate() -> None:
+    answer = with_owners(ALPHA, BETA, owners=TEAM, m1=TEAM, m3="mallory")
+    assert answer.outcome is Outcome.RESOLVED
+    assert answer.model_version_id == "2"
+    assert answer.candidates == ()
+
+
+def test_a_model_without_an_owner_is_not_a_candidate_when_owners_are_given() -> None:
+    answer = with_owners(ALPHA, BETA, owners=TEAM, m1=TEAM)
+    assert (answer.outcome, answer.model_version_id) == (Outcome.RESOLVED, "2")
+
+
+def test_without_registry_owners_every_owner_counts() -> None:
+    answer = with_owners(ALPHA, BETA, owners=None, m1=TEAM, m3="mallory")
+    assert answer.outcome is Outcome.AMBIGUOUS
+
+
+def test_any_of_several_registry_owners_counts() -> None:
+    answer = with_owners(ALPHA, BETA, owners=f"{TEAM},team-b", m1=TEAM, m3="team-b")
+    assert answer.outcome is Outcome.AMBIGUOUS
+
+
+def test_not_registered_says_when_matching_models_have_other_owners() -> None:
+    answer = with_owners(BETA, owners=f"{TEAM},team-b", m3="mallory")
+    assert answer.outcome is Outcome.NOT_REGISTERED
+    assert answer.message == (
+        "no live model version in the registry has an artifact with URI "
+        "oci://quay.io/team/llm:v1 (1 live one(s) belong to registered models whose owner is "
+        "not one allowed here (team-a, team-b; setting --registry-owners): model Beta "
+        "(owner 'mallory')); register it, or deploy a registered artifact"
+    )
+
+
+def test_not_registered_names_a_few_foreign_models_and_counts_the_rest() -> None:
+    others = [Version(str(10 + 2 * i), f"M{i}", str(11 + 2 * i), "v", (URI,)) for i in range(5)]
+    answer = with_owners(*others, owners=TEAM)
+    assert answer.outcome is Outcome.NOT_REGISTERED
+    assert "model M0 (owner none), model M1 (owner none), model M2 (owner none) and 2 more" in (
+        answer.message
+    )
+
+
+def test_a_pin_to_a_model_of_another_owner_is_a_mismatch_saying_why() -> None:
+    answer = with_owners(ALPHA, BETA, owners=TEAM, pin="4", m1=TEAM, m3="mallory")
+    assert answer.outcome is Outcome.PIN_MISMATCH
+    assert "its model Beta has owner 'mallory', not one allowed here (team-a" in answer.message
+
+
+def test_a_pin_to_a_model_of_an_allowed_owner_is_honoured() -> None:
+    answer = with_owners(ALPHA, BETA, owners=TEAM, pin="2", m1=TEAM, m3="mallory")
+    assert (answer.outcome, answer.model_version_id) == (Outcome.PINNED, "2")
+    assert answer.candidates == ()  # the other owner's claim is no candidate
+
+
+def test_a_snapshot_given_without_an_index_admits_every_owner() -> None:
+    snapshot = owned(registry_of(ALPHA, BETA, taken_at_ms=TAKEN_AT), m1=TEAM, m3="mallory")
+    answer = resolve(URI, snapshot, snapshot_current=True, now_ms=NOW)
+    assert answer.outcome is Outcome.AMBIGUOUS
 
 
 # --- registry unavailable ----------------------------------------------------------------
