@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +32,27 @@ class BindingEntry:
     ready_message: str = ""
 
 
-class BindingBook:
-    """Entries by InferenceService name, and a way to wait for one to appear or change."""
+@dataclass(frozen=True, slots=True)
+class ReadyPeriod:
+    """The last entry of an InferenceService that was Ready, and when that period ended
+    (`ended_at_ms`, by the book's clock; None while it lasts)."""
 
-    def __init__(self) -> None:
+    entry: BindingEntry
+    ended_at_ms: int | None
+
+
+class BindingBook:
+    """Entries by InferenceService name, and a way to wait for one to appear or change.
+
+    It also remembers each binding's last Ready entry (`last_ready`): a run started with that
+    answer is not cancelled when the binding stops being Ready (domain/replacement.py). In
+    memory only: after a restart, a binding that is not Ready has no last Ready answer.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._entries: dict[str, BindingEntry] = {}
+        self._ready_periods: dict[str, ReadyPeriod] = {}
         self._unmanaged: set[str] = set()  # InferenceServices seen without the opt-in
         self._changed = asyncio.Condition()
         # Opted-in InferenceServices listed at start-up and not reconciled yet (see `expect`).
@@ -86,14 +103,25 @@ class BindingBook:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def last_ready(self, name: str) -> ReadyPeriod | None:
+        """The last Ready entry of `name` and when it stopped being Ready, if it ever was."""
+        return self._ready_periods.get(name)
+
     async def put(self, entry: BindingEntry) -> None:
-        self._entries[entry.facts.name] = entry
-        self._settled(entry.facts.name)
+        name = entry.facts.name
+        self._entries[name] = entry
+        period = self._ready_periods.get(name)
+        if entry.ready:
+            self._ready_periods[name] = ReadyPeriod(entry, None)
+        elif period is not None and period.ended_at_ms is None:
+            self._ready_periods[name] = ReadyPeriod(period.entry, int(self._clock() * 1000))
+        self._settled(name)
         async with self._changed:
             self._changed.notify_all()
 
     async def forget(self, name: str) -> BindingEntry | None:
         entry = self._entries.pop(name, None)
+        self._ready_periods.pop(name, None)
         self._settled(name)
         async with self._changed:
             self._changed.notify_all()

@@ -223,6 +223,19 @@ class KubeObjects:
             raise KubeWriteError("creating PipelineRun", target, error) from None
         return True
 
+    def find_pipeline_run(self, ref: ObjectRef) -> dict[str, Any] | None:
+        """One PipelineRun by name, through `list` (the no-webhook Role grants no `get`)."""
+        try:
+            result = self._custom.list_namespaced_custom_object(
+                RUN_GROUP, RUN_VERSION, ref.namespace, RUN_PLURAL,
+                field_selector=f"metadata.name={ref.name}",
+            )  # fmt: skip
+        except _API_FAILURES as error:
+            raise KubeWriteError("looking up PipelineRun", str(ref), error) from None
+        items = result.get("items") if isinstance(result, dict) else None
+        found = [item for item in items or [] if isinstance(item, dict)]
+        return found[0] if found else None
+
     def patch_pipeline_run(self, ref: ObjectRef, patch: Mapping[str, Any]) -> None:
         try:
             self._custom.patch_namespaced_custom_object(

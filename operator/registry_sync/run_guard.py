@@ -1,9 +1,10 @@
 """No-webhook mode: corrects opted-in PipelineRuns after creation, the only way Tekton allows.
 
 Pending runs are replaced by a corrected copy and cancelled; started runs with wrong params
-are cancelled before they publish. Both steps are idempotent: the copy's name is derived
-from the original's, and the original is cancelled only once the copy exists, so a restart
-between the two finishes the job without a second copy.
+are cancelled before they publish, unless they started with the binding's last Ready answer
+(then they are reported). The steps are idempotent: the copy's name is derived from the
+original's and the copy is owned by it, and the original is cancelled only once the copy
+exists, so a restart between the two finishes the job without a second copy.
 """
 
 from __future__ import annotations
@@ -13,13 +14,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from registry_sync.admission import PipelineRunAdmission
+from registry_sync.admission import PipelineRunAdmission, binding_view
+from registry_sync.bindings import BindingBook
+from registry_sync.domain.admission import target_of
 from registry_sync.domain.replacement import (
     Cancel,
+    LastReady,
     Leave,
     Replace,
+    Report,
     decide_without_webhook,
     left_alone_whatever_the_binding,
+    when_copy_name_taken,
 )
 from registry_sync.kube import RUN_GROUP, RUN_VERSION, KubeObjects, KubeWriteError, ObjectRef
 
@@ -37,10 +43,12 @@ class PipelineRunGuard:
         self,
         admission: PipelineRunAdmission,
         kube: KubeObjects,
+        book: BindingBook,
         startup_wait_s: float = STARTUP_WAIT_SECONDS,
     ) -> None:
         self._admission = admission
         self._kube = kube
+        self._book = book
         self._startup_wait_s = startup_wait_s
 
     async def on_pipeline_run(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -60,7 +68,11 @@ class PipelineRunGuard:
             )
         binding, unmanaged = await self._admission.target_binding(body)
         action = decide_without_webhook(
-            body, binding, self._admission.param_names, inference_service_exists=unmanaged
+            body,
+            binding,
+            self._admission.param_names,
+            inference_service_exists=unmanaged,
+            last_ready=self._last_ready(body),
         )
         metadata = body.get("metadata", {})
         ref = ObjectRef(metadata.get("namespace", ""), metadata.get("name", ""))
@@ -68,18 +80,39 @@ class PipelineRunGuard:
             match action:
                 case Leave(why=why):
                     log.debug("PipelineRun %s left alone: %s", ref, why)
-                case Replace(copy=copy, cancel_patch=cancel_patch, message=message):
-                    created = await asyncio.to_thread(self._kube.create_pipeline_run, copy)
-                    if not created:
-                        log.info("PipelineRun %s: its copy exists already", ref)
-                    await asyncio.to_thread(self._kube.patch_pipeline_run, ref, cancel_patch)
-                    await self._event(body, "Normal", "Replaced", message)
+                case Replace():
+                    await self._replace(body, ref, action)
                 case Cancel(patch=patch, reason=reason, message=message):
+                    await asyncio.to_thread(self._kube.patch_pipeline_run, ref, patch)
+                    await self._event(body, "Warning", reason, message)
+                case Report(patch=patch, reason=reason, message=message):
                     await asyncio.to_thread(self._kube.patch_pipeline_run, ref, patch)
                     await self._event(body, "Warning", reason, message)
         except KubeWriteError as error:
             # The next event of this run (or a restart's listing) tries again.
             log.warning("%s", error)
+
+    async def _replace(self, body: Mapping[str, Any], ref: ObjectRef, action: Replace) -> None:
+        created = await asyncio.to_thread(self._kube.create_pipeline_run, action.copy)
+        if not created:
+            copy_ref = ObjectRef(ref.namespace, action.copy["metadata"]["name"])
+            existing = await asyncio.to_thread(self._kube.find_pipeline_run, copy_ref)
+            match when_copy_name_taken(body, action, existing):
+                case Cancel(patch=patch, reason=reason, message=message):
+                    await asyncio.to_thread(self._kube.patch_pipeline_run, ref, patch)
+                    await self._event(body, "Warning", reason, message)
+                    return
+                case Replace():
+                    log.info("PipelineRun %s: its copy %s exists already", ref, copy_ref.name)
+        await asyncio.to_thread(self._kube.patch_pipeline_run, ref, action.cancel_patch)
+        await self._event(body, "Normal", "Replaced", action.message)
+
+    def _last_ready(self, body: Mapping[str, Any]) -> LastReady | None:
+        target = target_of(body)
+        period = self._book.last_ready(target) if target is not None else None
+        if period is None:
+            return None
+        return LastReady(binding_view(period.entry), period.ended_at_ms)
 
     async def _event(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         metadata = body.get("metadata", {})

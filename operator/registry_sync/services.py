@@ -83,7 +83,7 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_host)
     admission = PipelineRunAdmission(book, ParamNames.parse(settings.param_names), metrics)
-    guard = PipelineRunGuard(admission, kube)
+    guard = PipelineRunGuard(admission, kube, book)
     services = Services(
         settings, namespace, client, source, book, metrics, reconciler, admission, guard
     )

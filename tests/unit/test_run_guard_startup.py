@@ -113,7 +113,8 @@ def guard_with_book(
         binding_wait_s=SHORT_WAIT_S,
     )
     runs = RunWrites()
-    return PipelineRunGuard(admission, runs, startup_wait_s), book, runs  # type: ignore[arg-type]
+    guard = PipelineRunGuard(admission, runs, book, startup_wait_s)  # type: ignore[arg-type]
+    return guard, book, runs
 
 
 async def test_a_right_run_whose_target_is_not_reconciled_yet_is_left_alone() -> None:

@@ -27,15 +27,19 @@ from registry_sync.domain.admission import (
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.replacement import (
     CANCELLED_BECAUSE_ANNOTATION,
+    KEPT_RUNNING_ANNOTATION,
     REPLACED_BY_ANNOTATION,
     REPLACEMENT_OF_ANNOTATION,
     REPLACEMENT_OF_LABEL,
     Cancel,
+    LastReady,
     Leave,
     Replace,
+    Report,
     decide_without_webhook,
     is_finished,
     replacement_name,
+    when_copy_name_taken,
 )
 from unit.domain.seed import INFERENCE_SERVICE_NAME, NAMESPACE, READY_BINDING
 from unit.domain.strategies import JSON_SCALARS, json_values
@@ -126,9 +130,15 @@ def running_status() -> dict[str, Any]:
 
 
 def decide(
-    run: dict[str, Any], binding: BindingView | None = READY_BINDING, *, exists: bool = False
-) -> Leave | Replace | Cancel:
-    return decide_without_webhook(run, binding, NAMES, inference_service_exists=exists)
+    run: dict[str, Any],
+    binding: BindingView | None = READY_BINDING,
+    *,
+    exists: bool = False,
+    last_ready: LastReady | None = None,
+) -> Leave | Replace | Cancel | Report:
+    return decide_without_webhook(
+        run, binding, NAMES, inference_service_exists=exists, last_ready=last_ready
+    )
 
 
 def replaced(run: dict[str, Any] | None = None) -> Replace:
@@ -247,7 +257,13 @@ def test_the_copy_carries_none_of_the_originals_server_set_fields() -> None:
     run["status"] = {"conditions": [{"type": "Succeeded", "status": "Unknown"}]}
     body = replaced(run).copy
     assert set(body) == {"apiVersion", "kind", "metadata", "spec"}
-    assert set(body["metadata"]) == {"name", "namespace", "labels", "annotations"}
+    assert set(body["metadata"]) == {
+        "name",
+        "namespace",
+        "labels",
+        "annotations",
+        "ownerReferences",
+    }
     assert (body["apiVersion"], body["kind"]) == ("tekton.dev/v1", "PipelineRun")
 
 
@@ -355,6 +371,229 @@ def test_the_cancellation_annotation_fits_an_annotation_value() -> None:
     assert len(action.patch["metadata"]["annotations"][CANCELLED_BECAUSE_ANNOTATION]) <= 1024
 
 
+# The copy is owned by its original, and a run merely named like it is not the copy ----------
+
+ORIGINAL_UID = "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
+
+
+def stored_copy(**metadata_changes: Any) -> dict[str, Any]:
+    """The copy as the apiserver returns it after an earlier attempt created it."""
+    body = copy.deepcopy(dict(replaced().copy))
+    body["metadata"].update(uid="copy-uid", resourceVersion="48300", generation=1)
+    body["metadata"].update(metadata_changes)
+    return body
+
+
+def foreign_run() -> dict[str, Any]:
+    """Someone else's run that happens to have the copy's name."""
+    run = pipeline_run(RIGHT_PARAMS, spec_status=PENDING, name=f"{RUN_NAME}-rs")
+    run["metadata"]["uid"] = "foreign-uid"
+    return run
+
+
+def test_the_copy_is_owned_by_the_original_without_blocking_its_deletion() -> None:
+    # blockOwnerDeletion would need the finalizers permission on the original.
+    assert replaced().copy["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "tekton.dev/v1",
+            "kind": "PipelineRun",
+            "name": RUN_NAME,
+            "uid": ORIGINAL_UID,
+        }
+    ]
+
+
+def test_a_copy_made_by_an_earlier_attempt_is_taken_as_the_copy() -> None:
+    action = replaced()
+    assert when_copy_name_taken(pending_run(), action, stored_copy()) is action
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        pytest.param(foreign_run(), id="made-by-anyone"),
+        pytest.param(
+            {**foreign_run(), "metadata": {**foreign_run()["metadata"], "annotations": {
+                REPLACEMENT_OF_ANNOTATION: RUN_NAME}}},
+            id="claims-to-be-the-copy-without-an-owner",
+        ),
+        pytest.param(
+            stored_copy(ownerReferences=[{"apiVersion": "tekton.dev/v1", "kind": "PipelineRun",
+                                          "name": RUN_NAME, "uid": "an-earlier-run-uid"}]),
+            id="owned-by-an-earlier-run-of-that-name",
+        ),
+        pytest.param(stored_copy(annotations={}), id="owned-but-not-saying-whose-copy"),
+        pytest.param(
+            stored_copy(annotations={REPLACEMENT_OF_ANNOTATION: "another-run"}),
+            id="copy-of-another-run",
+        ),
+        pytest.param(None, id="gone-again"),
+    ],
+)  # fmt: skip
+def test_a_run_holding_the_copys_name_that_is_not_the_copy_cancels_the_original(
+    existing: dict[str, Any] | None,
+) -> None:
+    action = when_copy_name_taken(pending_run(), replaced(), existing)
+    assert isinstance(action, Cancel)
+    assert action.reason == "ReplacementNameTaken"
+    assert action.patch["spec"] == {"status": "Cancelled"}
+
+
+def test_a_taken_name_never_points_the_original_at_the_run_holding_it() -> None:
+    action = when_copy_name_taken(pending_run(), replaced(), foreign_run())
+    assert isinstance(action, Cancel)
+    assert REPLACED_BY_ANNOTATION not in action.patch["metadata"]["annotations"]
+    assert action.patch["metadata"]["annotations"][CANCELLED_BECAUSE_ANNOTATION] == action.message
+
+
+def test_the_taken_name_cancellation_names_both_runs_and_what_to_do() -> None:
+    action = when_copy_name_taken(pending_run(), replaced(), foreign_run())
+    assert isinstance(action, Cancel)
+    assert f"PipelineRun {RUN_NAME} " in action.message
+    assert f"{RUN_NAME}-rs, is taken by a PipelineRun that is not its copy" in action.message
+    assert "then create a new run" in action.message
+
+
+def test_an_original_without_a_uid_never_takes_a_run_for_its_copy() -> None:
+    run = pending_run()
+    del run["metadata"]["uid"]
+    action = decide(run)
+    assert isinstance(action, Replace)
+    assert "ownerReferences" not in action.copy["metadata"]
+    assert isinstance(when_copy_name_taken(run, action, stored_copy()), Cancel)
+
+
+# A registration after the start does not stop a run started with the Ready answer -----------
+
+CREATED_MS = 1_767_225_600_000  # the runs' creationTimestamp, 2026-01-01T00:00:00Z
+AMBIGUOUS_BINDING = replace(
+    NOT_READY_BINDING,
+    reason="Ambiguous",
+    message="2 live versions claim the deployed URI (tag reuse): model Mistral-Small-24B-Instruct "
+    "version quantized-w4a16-2501 (id 5), model Squatter version v1 (id 12)",
+)
+# Ready with the seed's answer until a minute after the runs were created.
+LAST_READY = LastReady(READY_BINDING, ended_at_ms=CREATED_MS + 60_000)
+
+
+def started_right_run(annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    run = pipeline_run(RIGHT_PARAMS, status=running_status())
+    run["metadata"]["annotations"].update(annotations or {})
+    return run
+
+
+def reported(run: dict[str, Any], last_ready: LastReady = LAST_READY) -> Report:
+    action = decide(run, AMBIGUOUS_BINDING, last_ready=last_ready)
+    assert isinstance(action, Report), action
+    return action
+
+
+def test_a_squatting_registration_does_not_cancel_a_run_started_with_the_ready_answer() -> None:
+    action = reported(started_right_run())
+    assert action.reason == "BindingNotReady"
+    assert action.patch == {"metadata": {"annotations": {KEPT_RUNNING_ANNOTATION: action.message}}}
+
+
+def test_the_report_says_what_the_run_publishes_to_and_why_it_is_left_running() -> None:
+    message = reported(started_right_run()).message
+    assert message.startswith(
+        f"PipelineRun {RUN_NAME} started with model Mistral-Small-24B-Instruct version "
+        "quantized-w4a16-2501 (id 5)"
+    )
+    assert "no longer Ready (Ambiguous): 2 live versions claim" in message
+    assert "left running, not cancelled" in message
+    assert f"oc describe mb {INFERENCE_SERVICE_NAME}" in message
+
+
+def test_a_run_reported_already_is_not_reported_again() -> None:
+    note = reported(started_right_run()).message
+    run = started_right_run({KEPT_RUNNING_ANNOTATION: note})
+    assert decide(run, AMBIGUOUS_BINDING, last_ready=LAST_READY) == Leave(
+        "left running, and reported already"
+    )
+
+
+def test_a_new_reason_is_reported_again() -> None:
+    run = started_right_run({KEPT_RUNNING_ANNOTATION: "an earlier report"})
+    reported(run)
+
+
+def test_a_stamp_naming_the_ready_answers_version_counts_as_admitted_with_it() -> None:
+    reported(started_right_run({VERSION_ANNOTATION: "5"}))
+
+
+def test_a_long_binding_message_still_fits_the_annotation() -> None:
+    binding = replace(AMBIGUOUS_BINDING, message="x" * 5000)
+    action = decide(started_right_run(), binding, last_ready=LAST_READY)
+    assert isinstance(action, Report)
+    assert len(action.patch["metadata"]["annotations"][KEPT_RUNNING_ANNOTATION]) <= 1024
+
+
+def _without_creation_time() -> dict[str, Any]:
+    run = started_right_run()
+    del run["metadata"]["creationTimestamp"]
+    return run
+
+
+@pytest.mark.parametrize(
+    ("run", "last_ready"),
+    [
+        pytest.param(
+            started_right_run(), LastReady(READY_BINDING, CREATED_MS - 1), id="created-after-it"
+        ),
+        # The timestamp has whole seconds: created in the second Ready ended is not "before".
+        pytest.param(
+            started_right_run(), LastReady(READY_BINDING, CREATED_MS + 999), id="same-second"
+        ),
+        pytest.param(started_right_run(), LastReady(READY_BINDING, None), id="not-ended"),
+        pytest.param(
+            pipeline_run(WRONG_PARAMS, status=running_status()), LAST_READY, id="other-params"
+        ),
+        pytest.param(
+            started_right_run({VERSION_ANNOTATION: "10"}), LAST_READY, id="stamp-of-another-version"
+        ),
+        pytest.param(_without_creation_time(), LAST_READY, id="no-creation-time"),
+        pytest.param(
+            started_right_run(),
+            LastReady(replace(READY_BINDING, inference_service="other"), CREATED_MS + 60_000),
+            id="answer-of-another-inference-service",
+        ),
+    ],
+)
+def test_a_started_run_not_admitted_with_the_last_ready_answer_is_cancelled(
+    run: dict[str, Any], last_ready: LastReady
+) -> None:
+    action = decide(run, AMBIGUOUS_BINDING, last_ready=last_ready)
+    assert isinstance(action, Cancel)
+    assert action.reason == "Ambiguous"
+
+
+def test_without_a_last_ready_answer_a_started_run_is_cancelled() -> None:
+    # After a restart while the binding is not Ready: nothing proves what the run was started
+    # with, so fail closed.
+    action = decide(started_right_run(), AMBIGUOUS_BINDING, last_ready=None)
+    assert isinstance(action, Cancel)
+
+
+def test_a_pending_run_is_cancelled_whatever_answer_it_was_created_with() -> None:
+    run = pipeline_run(RIGHT_PARAMS, spec_status=PENDING)
+    action = decide(run, AMBIGUOUS_BINDING, last_ready=LAST_READY)
+    assert isinstance(action, Cancel)
+
+
+def test_a_run_whose_inference_service_is_gone_is_cancelled_whatever_answer_it_had() -> None:
+    action = decide(started_right_run(), None, last_ready=LAST_READY)
+    assert isinstance(action, Cancel)
+    assert action.reason == "UnknownInferenceService"
+
+
+def test_a_run_whose_binding_is_ready_with_another_answer_is_cancelled() -> None:
+    moved = replace(READY_BINDING, version_name="v2", version_id="12")
+    action = decide(started_right_run(), moved, last_ready=LAST_READY)
+    assert isinstance(action, Cancel)
+    assert action.reason == "WrongParams"
+
+
 # replacement_name ------------------------------------------------------------------------------
 
 LONG_NAME = "nightly-model-test-" + "a" * 50
@@ -446,7 +685,7 @@ def test_a_run_is_finished_when_succeeded_is_decided_or_it_completed(
 
 # Invariants ------------------------------------------------------------------------------------
 
-BINDINGS = st.sampled_from([READY_BINDING, NOT_READY_BINDING, None])
+BINDINGS = st.sampled_from([READY_BINDING, NOT_READY_BINDING, AMBIGUOUS_BINDING, None])
 OURS = NAMES.as_tuple()
 BINDING_VALUES = {
     "vllm_model_name": "mistral-24b-quantized",
@@ -516,7 +755,7 @@ def _with_spec_status(spec_status: object) -> dict[str, Any]:
 @pytest.mark.parametrize("spec_status", [[PENDING], {"value": PENDING}], ids=["list", "object"])
 def test_an_unhashable_spec_status_is_decided_not_a_crash(spec_status: object) -> None:
     action = decide(_with_spec_status(spec_status))
-    assert isinstance(action, Leave | Replace | Cancel)
+    assert isinstance(action, Leave | Replace | Cancel | Report)
 
 
 @given(
@@ -530,7 +769,7 @@ def test_decide_without_webhook_never_raises_on_arbitrary_runs(
     run: dict[str, Any], binding: BindingView | None, exists: bool
 ) -> None:
     action = decide_without_webhook(run, binding, NAMES, inference_service_exists=exists)
-    assert isinstance(action, Leave | Replace | Cancel)
+    assert isinstance(action, Leave | Replace | Cancel | Report)
 
 
 @given(pipeline_runs(SPEC_STATUSES), BINDINGS)
@@ -564,3 +803,18 @@ def test_a_copy_holds_each_of_our_params_once_with_the_bindings_values(run: dict
     assert {entry["name"]: entry["value"] for entry in ours} == BINDING_VALUES
     assert len(action.copy["metadata"]["name"]) <= 63
     assert len(action.copy["metadata"]["labels"][REPLACEMENT_OF_LABEL]) <= 63
+
+
+@given(
+    pipeline_runs(SPEC_STATUSES),
+    BINDINGS,
+    st.sampled_from([None, LAST_READY, LastReady(READY_BINDING, None)]),
+)
+def test_a_run_is_only_ever_left_running_through_a_report_when_started_and_not_ready(
+    run: dict[str, Any], binding: BindingView | None, last_ready: LastReady | None
+) -> None:
+    action = decide_without_webhook(run, binding, NAMES, last_ready=last_ready)
+    if isinstance(action, Report):
+        assert run["spec"].get("status") != PENDING
+        assert binding is not None and not binding.ready
+        assert "spec" not in action.patch
