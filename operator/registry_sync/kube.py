@@ -7,15 +7,17 @@ Nothing here decides anything; callers pass in what the domain core decided.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from registry_sync.domain.escaping import escaped
+from registry_sync.domain.resolution import format_instant
 from registry_sync.kopf_settings import (
     BINDING_GROUP,
     BINDING_PLURAL,
@@ -177,7 +179,7 @@ class KubeObjects:
     def post_event(self, subject: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Record a core/v1 Event about `subject` (apiVersion, kind, name, namespace, uid)."""
         metadata = subject["metadata"]
-        now = datetime.now(UTC)
+        now = format_instant(int(time.time() * 1000))
         body = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -194,12 +196,13 @@ class KubeObjects:
             },
             "type": type_,
             "reason": reason,
-            "message": message[:1024],
+            # Other people's text (registry names and errors): escaped, then cut to size.
+            "message": escaped(message)[:1024],
             "source": {"component": self._component},
             "reportingComponent": self._component,
             "reportingInstance": self._component,
-            "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
             "count": 1,
         }
         try:

@@ -30,6 +30,7 @@ from registry_sync.domain.binding import (
 from registry_sync.domain.inference_service import StorageUri
 from registry_sync.domain.reference_index import ReferenceIndex, RegistryOwners
 from registry_sync.domain.resolution import Outcome, Resolution, resolve
+from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
 from registry_sync.domain.snapshot import RegistrySnapshot
 from registry_sync.kopf_settings import binding_body
 from registry_sync.kube import (
@@ -52,6 +53,7 @@ class ReconcilerConfig:
     registry_name: str | None
     gitops: GitOpsPolicy
     owners: RegistryOwners = field(default_factory=RegistryOwners)
+    names: NamePolicy = DEFAULT_NAME_POLICY
 
 
 class InferenceServiceReconciler:
@@ -252,6 +254,7 @@ class InferenceServiceReconciler:
             previous_status=previous_status,
             now_ms=self._now_ms(),
             label_patch_error=label_patch_error,
+            names=self._config.names,
         )
 
     async def _patch_labels(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import click
 import kopf
 
 from registry_sync.handlers import build_registry
+from registry_sync.log_format import configure_logging
 from registry_sync.settings import OperatorSettings, SettingsError, load_settings
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -72,6 +72,11 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Any:
 @_setting_option(
     "registry_owners", "Registered models' owner values that may claim deployments [any]."
 )
+@_setting_option(
+    "allowed_name_pattern",
+    "Regular expression every injected or recorded name must match [letters, digits, "
+    "space and ._+-/:@, starting with a letter or digit].",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(verbose: bool, **given: Any) -> None:
     """Run the operator. Every flag can also be set as REGISTRY_SYNC_<FLAG>."""
@@ -85,13 +90,7 @@ def run(verbose: bool, **given: Any) -> None:
             "the Model Registry's REST URL"
         )
     namespace = operator_namespace(settings.namespace)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for chatty in ("httpx", "httpcore", "urllib3", "aiohttp.access"):
-        # One line per HTTP request drowns what the operator decides.
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    configure_logging(verbose)
     run_operator(settings, namespace)
 
 

@@ -14,6 +14,7 @@ from registry_sync.bindings import BindingBook
 from registry_sync.domain.binding import GitOpsPolicy, LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import RegistryOwners
+from registry_sync.domain.safe_names import NamePolicy
 from registry_sync.kube import KubeObjects, load_api_client
 from registry_sync.metrics import OperatorMetrics
 from registry_sync.reconciler import InferenceServiceReconciler, ReconcilerConfig
@@ -71,6 +72,7 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
                 max_corrections=settings.gitops_max_corrections,
                 window_ms=int(settings.gitops_window_seconds * 1000),
             ),
+            names=NamePolicy(settings.allowed_name_pattern),
             owners=RegistryOwners.parse(settings.registry_owners),
         ),
         kube,

@@ -17,6 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry_sync.domain.params import InvalidParamNames, ParamNames
 from registry_sync.domain.reference_index import RegistryOwners
+from registry_sync.domain.safe_names import (
+    DEFAULT_ALLOWED_NAME_PATTERN,
+    InvalidNamePattern,
+    NamePolicy,
+)
 from registry_sync.registry.bearer_token import may_carry_a_token
 from registry_sync.registry.client import api_url_of
 
@@ -149,6 +154,18 @@ class OperatorSettings(RegistrySettings):
     health_host: str = Field(default="0.0.0.0", min_length=1)
     gitops_max_corrections: int = Field(default=3, ge=1)
     gitops_window_seconds: float = Field(default=600.0, gt=0)
+    # The allow-list of names injected or recorded (docs/install.md, "Security").
+    allowed_name_pattern: str = DEFAULT_ALLOWED_NAME_PATTERN
+
+    @field_validator("allowed_name_pattern")
+    @classmethod
+    def _allowed_name_pattern_compiles(cls, value: str) -> str:
+        try:
+            NamePolicy(value)
+        except InvalidNamePattern as error:
+            raise ValueError(str(error)) from None
+        return value
+
     # Registered models' `owner` values that may claim this namespace's deployments; None: any.
     registry_owners: str | None = None
 
