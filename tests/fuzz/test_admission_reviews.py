@@ -11,7 +11,8 @@ anywhere; the reviews themselves are sometimes broken or for another namespace. 
 arrives:
 - nothing escapes but the shape check's 400 and Kopf's documented `WebhookError`s
   (answered 400/404/409 by its server), each saying what is wrong;
-- only reviews for the operator's namespace with at most `MAX_PARAMS` params get further;
+- only reviews for the operator's namespace are answered, and a run with more than
+  `MAX_PARAMS` params only by a denial;
 - a denial carries the operator's own message, naming the run;
 - a patch comes only for a run whose InferenceService's binding is Ready, and the patched
   run holds exactly the binding's names; a run admitted without a patch already did.
@@ -250,9 +251,11 @@ def check_answer(review: Any, answer: Any, views: dict[str, BindingView]) -> Non
     assert review["request"]["namespace"] == NAMESPACE, "answered for another namespace"
     run = review["request"]["object"]
     params = run.get("spec", {}).get("params") if isinstance(run.get("spec"), dict) else None
-    assert not (isinstance(params, list) and len(params) > MAX_PARAMS), "too many params read"
     payload = answer["response"]
     assert isinstance(payload["allowed"], bool)
+    if isinstance(params, list) and len(params) > MAX_PARAMS:
+        assert not payload["allowed"], "a run with too many params admitted"
+        assert "entries, and registry-sync checks runs with at most" in payload["status"]["message"]
     if not payload["allowed"]:
         message = payload["status"]["message"]
         assert "patch" not in payload

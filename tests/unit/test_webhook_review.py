@@ -10,7 +10,13 @@ from typing import Any
 import aiohttp.web
 import pytest
 
-from registry_sync.webhook.review import MAX_DEPTH, MAX_PARAMS, checked, review_problem
+from registry_sync.webhook.review import (
+    MAX_DEPTH,
+    MAX_PARAMS,
+    checked,
+    review_problem,
+    too_many_params,
+)
 
 NAMESPACE = "models"
 
@@ -109,11 +115,6 @@ def test_a_review_as_the_apiserver_sends_it_has_no_problem() -> None:
             id="namespace-huge",
         ),
         pytest.param(
-            edited(("request", "object", "spec", "params"), params(MAX_PARAMS + 1)),
-            f"{MAX_PARAMS + 1} entries in spec.params",
-            id="too-many-params",
-        ),
-        pytest.param(
             edited(("request", "object", "spec"), nested(MAX_DEPTH + 1)),
             f"more than {MAX_DEPTH} levels",
             id="too-deep",
@@ -147,29 +148,53 @@ def test_checked_passes_a_good_review_and_its_arguments_through() -> None:
     assert answered == {"seen": "u-1", "webhook": "id"}
 
 
-def test_a_review_with_the_most_params_allowed_passes() -> None:
-    assert (
-        review_problem(
-            edited(("request", "object", "spec", "params"), params(MAX_PARAMS)), NAMESPACE
-        )
-        is None
+def answer_of(review: dict[str, Any]) -> Any:
+    """What `checked` answers for `review`, with Kopf's side failing the test if reached."""
+
+    async def never(request: Any, **_: Any) -> Any:
+        raise AssertionError("the review must not reach Kopf")
+
+    return asyncio.run(checked(never, NAMESPACE)(review, webhook="id"))
+
+
+def test_a_run_with_too_many_params_is_denied_naming_it_without_reaching_kopf() -> None:
+    answer = answer_of(edited(("request", "object", "spec", "params"), params(MAX_PARAMS + 1)))
+
+    assert answer["response"]["uid"] == "u-1"
+    assert answer["response"]["allowed"] is False
+    assert answer["response"]["status"]["code"] == 400
+    assert answer["response"]["status"]["message"].startswith(
+        f"PipelineRun run: spec.params has {MAX_PARAMS + 1} entries"
     )
 
 
-def test_too_many_params_are_refused_before_the_object_is_walked() -> None:
-    # Counting params is cheap; walking 31,000 of them (and Kopf's copy and diff) is not.
+def test_params_are_counted_before_the_object_is_walked() -> None:
+    # Counting is cheap; walking 31,000 params (and Kopf's copy and diff of them) is not.
     flooded = edited(("request", "object", "spec", "params"), params(31_000))
     flooded["request"]["object"]["spec"]["deep"] = nested(MAX_DEPTH * 2)
 
-    problem = review_problem(flooded, NAMESPACE)
+    answer = answer_of(flooded)
 
-    assert problem is not None and "31000 entries in spec.params" in problem
+    assert "spec.params has 31000 entries" in answer["response"]["status"]["message"]
 
 
-def test_a_review_for_another_namespace_is_refused_before_the_object_is_read() -> None:
+def test_the_most_params_allowed_are_not_too_many() -> None:
+    run = edited(("request", "object", "spec", "params"), params(MAX_PARAMS))
+
+    assert too_many_params(run) is None
+    assert review_problem(run, NAMESPACE) is None
+
+
+@pytest.mark.parametrize("spec", [None, "x", {"params": "x"}, {"params": None}, {}])
+def test_too_many_params_reads_any_spec_safely(spec: Any) -> None:
+    assert too_many_params(edited(("request", "object", "spec"), spec)) is None
+
+
+def test_a_review_for_another_namespace_is_refused_before_its_object_is_read() -> None:
     foreign = edited(("request", "namespace"), "elsewhere")
-    foreign["request"]["object"] = "not even an object"
+    foreign["request"]["object"] = {"spec": {"params": params(31_000)}}
 
-    problem = review_problem(foreign, NAMESPACE)
+    with pytest.raises(aiohttp.web.HTTPBadRequest) as raised:
+        answer_of(foreign)
 
-    assert problem is not None and problem.startswith("request.namespace")
+    assert raised.value.text is not None and "request.namespace is 'elsewhere'" in raised.value.text

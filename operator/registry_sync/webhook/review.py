@@ -11,8 +11,9 @@ deep-copied and diffed whole, on the one event loop that answers every review. S
 - bodies over `LARGE_BODY_BYTES` are read, parsed and answered one at a time, so a flood of
   them delays a normal review by one such body at most;
 - a body that is not JSON Python can read is a 400;
-- a review for another namespace, with more than `MAX_PARAMS` params, or of a shape Kopf
-  cannot handle is a 400 that says what is wrong, before anything is copied.
+- a review for another namespace or of a shape Kopf cannot handle is a 400 that says
+  what is wrong, and a run with more than `MAX_PARAMS` params is denied, before anything
+  is copied.
 """
 
 from __future__ import annotations
@@ -45,14 +46,16 @@ MAX_DEPTH: Final = 100
 copying or diffing far deeper ones exhausts Python's recursion limit."""
 
 _SHOWN: Final = 63  # characters of a client's value echoed back (a namespace's longest name)
+_SHOWN_NAME: Final = 253  # the longest valid object name
 
 
 def review_problem(review: object, namespace: str) -> str | None:
-    """What makes `review` unusable as an AdmissionReview for `namespace`, or None.
+    """What makes `review` unusable as an AdmissionReview for `namespace`, or None."""
+    return _request_problem(review, namespace) or _objects_problem(review)
 
-    The cheap checks come first, so that an oversized review is refused before any walk
-    over all of it.
-    """
+
+def _request_problem(review: object, namespace: str) -> str | None:
+    """The review's envelope: cheap to check, and checked before anything else."""
     if not isinstance(review, Mapping):
         return "the body is not a JSON object"
     request = review.get("request")
@@ -79,8 +82,12 @@ def review_problem(review: object, namespace: str) -> str | None:
         return "request.operation must be a string"
     if not isinstance(request.get("userInfo"), Mapping):
         return "request.userInfo is missing or not an object"
+    return None
+
+
+def _objects_problem(review: Any) -> str | None:
     for field in ("object", "oldObject"):
-        problem = _object_problem(request.get(field))
+        problem = _object_problem(review["request"].get(field))
         if problem is not None:
             return f"request.{field} {problem}"
     return None
@@ -100,19 +107,56 @@ def _object_problem(body: object) -> str | None:
             isinstance(k, str) and isinstance(v, str) for k, v in values.items()
         ):
             return f"has metadata.{field} that is not a map of strings"
-    spec = body.get("spec")
     # Kopf writes the patch into the object: a null where it adds params cannot take them.
-    if "spec" in body and spec is None:
+    if "spec" in body and body["spec"] is None:
         return "has spec: null"
-    params = spec.get("params") if isinstance(spec, Mapping) else None
-    if isinstance(params, list) and len(params) > MAX_PARAMS:
-        return (
-            f"has {len(params)} entries in spec.params; a PipelineRun checked by registry-sync "
-            f"may have at most {MAX_PARAMS}"
-        )
     if deeper_than(body, MAX_DEPTH):
         return f"is nested more than {MAX_DEPTH} levels deep"
     return None
+
+
+def too_many_params(review: object) -> str | None:
+    """The denial of a run with more than `MAX_PARAMS` params, or None.
+
+    Counts without reading the entries, so it is cheap and safe on any body. A user can
+    create such a run, so it is denied with a message rather than refused as malformed
+    (the apiserver shows a webhook's 400 only as "rejected for an unknown reason").
+    """
+    request = review.get("request") if isinstance(review, Mapping) else None
+    run = request.get("object") if isinstance(request, Mapping) else None
+    spec = run.get("spec") if isinstance(run, Mapping) else None
+    params = spec.get("params") if isinstance(spec, Mapping) else None
+    if not isinstance(params, list) or len(params) <= MAX_PARAMS:
+        return None
+    return (
+        f"PipelineRun {_run_name(run)}: spec.params has {len(params)} entries, and "
+        f"registry-sync checks runs with at most {MAX_PARAMS}; a model-testing run needs a "
+        "handful. Remove the params the pipeline does not use and create the run again."
+    )
+
+
+def denial(review: Mapping[str, Any], message: str, code: int = 400) -> dict[str, Any]:
+    """The AdmissionReview answer that denies the reviewed request with `message`."""
+    request = review.get("request")
+    uid = request.get("uid") if isinstance(request, Mapping) else None
+    return {
+        "apiVersion": review.get("apiVersion", "admission.k8s.io/v1"),
+        "kind": review.get("kind", "AdmissionReview"),
+        "response": {
+            "uid": uid if isinstance(uid, str) else "",
+            "allowed": False,
+            "status": {"code": code, "message": message},
+        },
+    }
+
+
+def _run_name(run: Any) -> str:
+    metadata = run.get("metadata") if isinstance(run, Mapping) else None
+    for key in ("name", "generateName"):
+        value = metadata.get(key) if isinstance(metadata, Mapping) else None
+        if isinstance(value, str) and value:
+            return value if len(value) <= _SHOWN_NAME else f"{value[: _SHOWN_NAME - 3]}..."
+    return "(unnamed)"
 
 
 def _shown(value: object) -> str:
@@ -122,14 +166,18 @@ def _shown(value: object) -> str:
 
 
 def checked(fn: kopf.WebhookFn, namespace: str) -> kopf.WebhookFn:
-    """`fn` behind the shape check: a review unusable for `namespace` is answered 400."""
+    """`fn` behind the checks, cheapest first: a review unusable for `namespace` is
+    answered 400, a run with too many params is denied; neither reaches `fn`."""
 
     async def check_then_serve(request: Any, **kwargs: Any) -> Any:
-        problem = review_problem(request, namespace)
+        problem = _request_problem(request, namespace)
+        if problem is None:
+            refusal = too_many_params(request)
+            if refusal is not None:
+                return denial(request, refusal)
+            problem = _objects_problem(request)
         if problem is not None:
-            raise aiohttp.web.HTTPBadRequest(
-                reason="Malformed AdmissionReview", text=f"malformed AdmissionReview: {problem}"
-            )
+            raise _malformed(problem)
         return await fn(request, **kwargs)
 
     return check_then_serve
@@ -168,12 +216,12 @@ class CheckingWebhookServer(kopf.WebhookServer):
             try:
                 return await kopf.WebhookServer._serve(fn, limited)
             except RecursionError:
-                raise _unreadable("the body nests deeper than can be parsed") from None
+                raise _malformed("the body nests deeper than can be parsed") from None
             except ValueError as error:  # not UTF-8, or an integer of thousands of digits
-                raise _unreadable(f"the body is not JSON that can be read: {error}") from None
+                raise _malformed(f"the body is not JSON that can be read: {error}") from None
 
 
-def _unreadable(problem: str) -> aiohttp.web.HTTPBadRequest:
+def _malformed(problem: str) -> aiohttp.web.HTTPBadRequest:
     return aiohttp.web.HTTPBadRequest(
         reason="Malformed AdmissionReview", text=f"malformed AdmissionReview: {problem}"
     )
