@@ -319,6 +319,50 @@ def test_an_install_layered_on_a_shipped_one_is_named_after_its_own_namespace(
     }
 
 
+# Network policy -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("install_name", [*INSTALLS, NO_WEBHOOK])
+def test_every_install_admits_only_webhook_and_metrics_traffic_to_the_operator_pod(
+    kube: Cluster, namespace: str, tmp_path: Path, install_name: str
+) -> None:
+    rendered = render(kube, OVERLAYS / install_name, namespace, tmp_path)
+    policy = rendered.one("NetworkPolicy")["spec"]
+    template_labels = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    named = {port["name"]: port["containerPort"] for port in container(rendered)["ports"]}
+    context = run.make_context("run", list(container(rendered)["args"][1:]))
+    admitted = {port["port"] for rule in policy["ingress"] for port in rule["ports"]}
+    opened = {named[name] for name in admitted if name in named}
+    webhook_on = context.params["webhook"] != "off"
+
+    assert policy["podSelector"]["matchLabels"].items() <= template_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    assert admitted == {"webhook", "metrics"}
+    # The ports the policy opens in this pod: the webhook (where one runs) and metrics,
+    # never the liveness endpoint (its probe comes from the node, which is never blocked).
+    assert opened == {
+        context.params["metrics_port"],
+        *([context.params["webhook_port"]] if webhook_on else []),
+    }
+    assert context.params["health_port"] not in opened
+
+
+@pytest.mark.parametrize("install_name", [*INSTALLS, NO_WEBHOOK])
+def test_the_network_policy_admits_every_service_of_the_install_from_any_source(
+    kube: Cluster, namespace: str, tmp_path: Path, install_name: str
+) -> None:
+    rendered = render(kube, OVERLAYS / install_name, namespace, tmp_path)
+    ingress = rendered.one("NetworkPolicy")["spec"]["ingress"]
+    admitted = {port["port"] for rule in ingress for port in rule["ports"]}
+    services = rendered.of_kind("Service")
+    targets = {port["targetPort"] for service in services for port in service["spec"]["ports"]}
+
+    assert targets <= admitted
+    # No `from`: the apiserver calling the webhook is not a pod, and on OpenShift or
+    # kubeadm it runs on the host network, which pod or namespace selectors do not match.
+    assert all(set(rule) == {"ports"} for rule in ingress)
+
+
 # Without a webhook ----------------------------------------------------------------------
 
 
