@@ -56,6 +56,9 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Any:
 @_setting_option("label_prefix", "Label prefix [modelregistry.opendatahub.io].")
 @_setting_option("refresh_seconds", "Seconds between registry refreshes [30].", type=float)
 @_setting_option(
+    "refresh_timeout_seconds", "Seconds one registry refresh may take [120].", type=float
+)
+@_setting_option(
     "param_names", "PipelineRun param names [vllm_model_name,model_name,version_name]."
 )
 @_setting_option("webhook", "url (local) | service (in a cluster) | off [url].")

@@ -26,6 +26,8 @@ from registry_sync.settings import OperatorSettings, WebhookMode
 
 log = logging.getLogger(__name__)
 
+STALE_AFTER_REFRESHES = 3
+
 
 @dataclass
 class Services:
@@ -60,7 +62,11 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
         ca_file=settings.ca_file,
         observers=(metrics.observe_registry_request,),
     )
-    source = RegistrySnapshotSource(client)
+    source = RegistrySnapshotSource(
+        client,
+        refresh_timeout_s=settings.refresh_timeout_seconds,
+        max_age_s=snapshot_max_age_s(settings),
+    )
     book = BindingBook()
     kube = KubeObjects(await asyncio.to_thread(load_api_client))
     reconciler = InferenceServiceReconciler(
@@ -110,10 +116,18 @@ async def refresh_forever(services: Services) -> None:
         except RegistryError as error:
             log.warning("registry refresh failed, answering from data %s old: %s",
                         _age(services.source.age_s()), error)  # fmt: skip
+        except Exception:  # the source turns failures into RegistryError: the last line
+            log.exception("registry refresh failed unexpectedly")
         try:
             await services.reconciler.on_registry_refresh()
         except Exception:  # one bad object must not stop the refresher
             log.exception("re-resolving after a registry refresh failed")
+
+
+def snapshot_max_age_s(settings: OperatorSettings) -> float:
+    """How old registry data may be and still be current: a few refresh periods, and the
+    time one refresh may take. Older, it is answered from as `RegistryUnavailable`."""
+    return STALE_AFTER_REFRESHES * settings.refresh_seconds + settings.refresh_timeout_seconds
 
 
 def _age(seconds: float | None) -> str:

@@ -138,9 +138,11 @@ class OperatorSettings(RegistrySettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
-    # The audience the token in token_file must be for (docs/install.md, "Registry token").
+    # The audience the token in token_file must be for (docs/install.md, "Security").
     token_audience: str | None = None
     refresh_seconds: float = Field(default=30.0, gt=0, le=86400)
+    # A whole registry refresh; one request gives up after 25 s (a hang is noticed by then).
+    refresh_timeout_seconds: float = Field(default=120.0, gt=0, le=86400)
     webhook: WebhookMode = WebhookMode.URL
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=9443, ge=1, le=65535)

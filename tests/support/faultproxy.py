@@ -10,9 +10,11 @@ Every request is recorded, so a test can count what the client really sent.
         client = RegistryClient(proxy.url)
 
 `start_outage(fault)` makes every later request fail with `fault` (queued faults first)
-until `end_outage()`: a registry that stays broken for a while. `fault_proxy_in_thread`
-serves a proxy from its own event loop in a background thread, for synchronous tests whose
-client is another process (the operator).
+until `end_outage()`: a registry that stays broken for a while. Some faults are hostile
+answers rather than failures (`Trickle`, `Nested`, `Huge`, `EndlessPages`): what a
+compromised or broken registry, or something else at its address, could send.
+`fault_proxy_in_thread` serves a proxy from its own event loop in a background thread, for
+synchronous tests whose client is another process (the operator).
 
 The faults are real HTTP behaviour on a real socket, not a mocked client.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import socket
 import struct
@@ -90,6 +93,41 @@ class EchoAuthorization:
     status: int = 401
 
 
+@dataclass(frozen=True)
+class Trickle:
+    """Forward the request, then send the answer one byte every `interval_s`, with its real
+    Content-Length: bytes keep coming, so no per-read timeout ever fires."""
+
+    interval_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class Nested:
+    """Answer `status` with a JSON body nested `depth` levels deep (`[[[...]]]`)."""
+
+    depth: int = 100_000
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Huge:
+    """Answer 200 with a well-formed page `mib` MiB long (a padding field no client reads),
+    generated while it is sent; `declare_length` announces the size in Content-Length,
+    else the body is chunked."""
+
+    mib: int = 400
+    declare_length: bool = False
+
+
+@dataclass(frozen=True)
+class EndlessPages:
+    """Answer every listing with `items_per_page` entities never seen before and a fresh
+    `nextPageToken`: a listing that never ends (each entity is a valid model, version and
+    artifact, updated ever earlier, so an ordered listing stays in order)."""
+
+    items_per_page: int = 1
+
+
 Fault = (
     ServerError
     | TooManyRequests
@@ -99,7 +137,29 @@ Fault = (
     | ConnectionReset
     | Hang
     | EchoAuthorization
+    | Trickle
+    | Nested
+    | Huge
+    | EndlessPages
 )
+
+_MIB = 1024 * 1024
+# Far in the future (2096), so that endless entities are newer than any watermark.
+_ENDLESS_EPOCH_MS = 4_000_000_000_000
+
+
+def _endless_entity(number: int) -> dict[str, str]:
+    stamp = str(_ENDLESS_EPOCH_MS - number)
+    return {
+        "id": str(number),
+        "name": f"endless-{number}",
+        "registeredModelId": "1",
+        "artifactType": "model-artifact",
+        "uri": f"oci://quay.io/endless/model:{number}",
+        "state": "LIVE",
+        "createTimeSinceEpoch": stamp,
+        "lastUpdateTimeSinceEpoch": stamp,
+    }
 
 
 @dataclass(frozen=True)
@@ -138,6 +198,7 @@ class FaultProxy:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._stopping = asyncio.Event()
+        self._endless_numbers = itertools.count(1_000_000)
 
     def inject(self, *faults: Fault, path_contains: str | None = None) -> None:
         """Queue `faults`: each is used up by one of the next requests whose path contains
@@ -222,7 +283,64 @@ class FaultProxy:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), fault.seconds)
             return self._reset(request)
+        if isinstance(fault, Nested):
+            body = b"[" * fault.depth + b"]" * fault.depth
+            return web.Response(body=body, status=fault.status, content_type="application/json")
+        if isinstance(fault, Huge):
+            return await self._huge(request, fault)
+        if isinstance(fault, EndlessPages):
+            items = [
+                _endless_entity(next(self._endless_numbers)) for _ in range(fault.items_per_page)
+            ]
+            token = f"endless-{items[-1]['id']}"
+            page = {"items": items, "nextPageToken": token, "size": len(items)}
+            return web.json_response(page)
+        if isinstance(fault, Trickle):
+            return await self._trickle(request, fault)
         return await self._forward(request, rewrite=isinstance(fault, WrongTypes))
+
+    async def _huge(self, request: web.Request, fault: Huge) -> web.StreamResponse:
+        head = b'{"items": [], "nextPageToken": "", "padding": "'
+        tail = b'"}'
+        padding = fault.mib * _MIB - len(head) - len(tail)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if fault.declare_length:
+            response.content_length = len(head) + padding + len(tail)
+        else:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        chunk = b"x" * _MIB
+        try:
+            await response.write(head)
+            for start in range(0, padding, _MIB):
+                if self._stopping.is_set():
+                    return response
+                await response.write(chunk[: min(_MIB, padding - start)])
+            await response.write(tail)
+            await response.write_eof()
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client stopped reading: what a client with a size limit does
+        return response
+
+    async def _trickle(self, request: web.Request, fault: Trickle) -> web.StreamResponse:
+        upstream = await self._forward(request, rewrite=False)
+        payload = upstream.body if isinstance(upstream, web.Response) else None
+        payload = payload if isinstance(payload, bytes) else b""
+        response = web.StreamResponse(status=upstream.status)
+        response.content_type = upstream.content_type
+        response.content_length = len(payload)
+        await response.prepare(request)
+        try:
+            for index in range(len(payload)):
+                await response.write(payload[index : index + 1])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), fault.interval_s)
+                if self._stopping.is_set():
+                    return response
+            await response.write_eof()
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client gave up waiting
+        return response
 
     @staticmethod
     def _reset(request: web.Request) -> web.StreamResponse:

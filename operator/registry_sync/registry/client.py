@@ -10,12 +10,17 @@ What it promises:
   messages name the request and the status, never the token.
 - Lists are paged through `nextPageToken` with an explicit `pageSize`.
 - Every HTTP attempt is counted and reported to observers (metrics, tests).
+- Whatever the server sends, a call ends and its memory is bounded: each request (all its
+  attempts and the waits between them) has a deadline, and an answer is read as a stream
+  and refused past `AnswerLimits` (bytes, JSON objects, nesting, items, pages) as a
+  `RegistryProtocolError`, before it is parsed further.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import ssl
 import time
@@ -30,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from registry_sync.domain.nesting import deeper_than
 from registry_sync.registry.bearer_token import BearerTokenFile, may_carry_a_token
 from registry_sync.registry.errors import (
     RegistryAuthError,
@@ -57,6 +63,11 @@ from registry_sync.registry.models import (
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=10.0)
 DEFAULT_PAGE_SIZE = 100
+DEFAULT_DEADLINE_S = 25.0
+"""Seconds one request may take, every attempt and backoff included. A registry that
+accepts connections and never answers, or trickles its answer, is given up on by then."""
+# An error answer is read only this far: its message is all that is used, and it is cut short.
+_ERROR_BODY_BYTES = 64 * 1024
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 RecordT = TypeVar(
@@ -109,6 +120,40 @@ class RetryPolicy:
         if retry_after_s is None:
             return jittered
         return max(jittered, min(retry_after_s, self.max_retry_after_s))
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerLimits:
+    """How much one answer, and one listing, may hold before it is refused.
+
+    They bound the memory a call can take whatever the server sends; the real registry
+    stays far below them (a page of 100 entities is tens of KiB, nested about six levels).
+    Each is checked before the work it protects: bytes while the answer streams in, JSON
+    objects and arrays before decoding (each costs some 70 bytes decoded, however short in
+    the body: `{},` is 3), nesting after, items before a page is validated, pages and
+    items of a listing as it goes on.
+    """
+
+    max_bytes: int = 8 * 1024 * 1024
+    max_containers: int = 200_000
+    max_depth: int = 32
+    max_page_items: int = 10_000
+    max_pages: int = 1_000
+    max_listed_items: int = 100_000
+    max_page_token_chars: int = 4096
+
+    def __post_init__(self) -> None:
+        smallest = min(
+            self.max_bytes,
+            self.max_containers,
+            self.max_depth,
+            self.max_page_items,
+            self.max_pages,
+            self.max_listed_items,
+            self.max_page_token_chars,
+        )
+        if smallest < 1:
+            raise ValueError("AnswerLimits must all be at least 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +265,15 @@ class RegistryClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
+        limits: AnswerLimits | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
+        if deadline_s is not None and deadline_s <= 0:
+            raise ValueError(f"deadline_s must be positive (or None for none), got {deadline_s}")
+        self.deadline_s = deadline_s
+        self.limits = limits or AnswerLimits()
         self.api_url = api_url_of(url)
         if token_file is not None and not may_carry_a_token(self.api_url):
             # The last line behind the settings check: never a token in clear on the network.
@@ -276,6 +327,11 @@ class RegistryClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @property
+    def display_url(self) -> str:
+        """The API root as errors name it: no user info, query or fragment."""
+        return self._display_root
 
     def add_observer(self, observer: RequestObserver) -> None:
         """Call `observer` after every HTTP attempt (retries included)."""
@@ -511,23 +567,61 @@ class RegistryClient:
         if sort_order is not None:
             params["sortOrder"] = sort_order.value
         page_model: type[Page[RecordT]] = Page[record]  # type: ignore[valid-type]
+        limits = self.limits
+        url = self._display(path)
         tokens_seen: set[str] = set()
+        pages = listed = 0
         while True:
             body = await self._exchange("GET", path, params=params)
+            self._check_page_items(body, url, params["pageSize"])
             page = self._parse(page_model, body, "GET", path)
-            yield page
+            del body  # not kept alive while the consumer works on the page
+            pages += 1
+            listed += len(page.items)
             token = page.next_page_token
-            if not token or not page.items:
+            more = bool(token and page.items)
+            if listed > limits.max_listed_items or (more and pages >= limits.max_pages):
+                raise RegistryProtocolError(
+                    f"GET {url}: the listing goes on past {limits.max_pages} pages or "
+                    f"{limits.max_listed_items} entities ({pages} pages, {listed} entities "
+                    "read); the registry is larger than one read allows, or it pages without "
+                    "end (a new nextPageToken every time)",
+                    method="GET",
+                    url=url,
+                )
+            yield page
+            if not more:
                 return
+            if len(token) > limits.max_page_token_chars:
+                raise RegistryProtocolError(
+                    f"GET {url}: the server sent a nextPageToken of {len(token)} characters "
+                    f"(at most {limits.max_page_token_chars} are accepted); a page token is "
+                    "an opaque cursor of a few dozen",
+                    method="GET",
+                    url=url,
+                )
             if token in tokens_seen:
                 raise RegistryProtocolError(
-                    f"GET {self._display(path)}: the server sent the same nextPageToken twice; "
+                    f"GET {url}: the server sent the same nextPageToken twice; "
                     "paging would never end",
                     method="GET",
-                    url=self._display(path),
+                    url=url,
                 )
             tokens_seen.add(token)
             params["nextPageToken"] = token
+
+    def _check_page_items(self, body: Any, url: str, page_size: str) -> None:
+        # Before validation: validating a million items, or collecting a million errors,
+        # costs far more memory than the answer itself.
+        items = body.get("items") if isinstance(body, dict) else None
+        limit = self.limits.max_page_items
+        if isinstance(items, list) and len(items) > limit:
+            raise RegistryProtocolError(
+                f"GET {url}: a page of {len(items)} items, more than the {limit} accepted "
+                f"(pageSize asked for {page_size}); the server ignores pageSize",
+                method="GET",
+                url=url,
+            )
 
     def _display(self, path: str) -> str:
         return self._display_root + path
@@ -555,11 +649,43 @@ class RegistryClient:
         json_body: dict[str, Any] | None = None,
         idempotent: bool = True,
     ) -> Any:
-        """The decoded JSON of a 2xx answer, after retrying transient failures."""
+        """The decoded JSON of a 2xx answer, after retrying transient failures.
+
+        Everything, retries and backoff included, ends by the deadline.
+        """
+        attempts = [0]
+        try:
+            async with asyncio.timeout(self.deadline_s) as deadline:
+                return await self._attempts(
+                    method, path, params, json_body, idempotent, deadline, attempts
+                )
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            url = self._display(path)
+            raise RegistryUnavailable(
+                f"{method} {url}: no complete answer within {self.deadline_s:g} s "
+                f"({attempts[0]} attempt(s)); the registry hangs, answers too slowly, "
+                "or trickles its answer",
+                method=method,
+                url=url,
+            ) from None
+
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json_body: dict[str, Any] | None,
+        idempotent: bool,
+        deadline: asyncio.Timeout,
+        attempts: list[int],
+    ) -> Any:
         token_retried = False
         attempt = 0
         while True:
             attempt += 1
+            attempts[0] = attempt
             try:
                 return await self._attempt(
                     method, path, params, json_body, attempt, idempotent=idempotent
@@ -568,6 +694,10 @@ class RegistryClient:
                 if attempt >= self._retry.attempts:
                     raise transient.final from None
                 delay = self._retry.delay_before_retry(attempt, transient.retry_after_s, self._rng)
+                ends = deadline.when()
+                if ends is not None and asyncio.get_running_loop().time() + delay >= ends:
+                    # Waiting would only end in the deadline: say what the server said.
+                    raise transient.final from None
                 await self._sleep(delay)
             except _TokenRefused as refused:
                 # A rotated token may have been written since it was read: one more try.
@@ -595,10 +725,18 @@ class RegistryClient:
             headers["Authorization"] = f"Bearer {token}"
         started = time.monotonic()
         self.request_count += 1
+        request = self._http.build_request(
+            method, self.api_url + path, params=params, json=json_body, headers=headers
+        )
         try:
-            response = await self._http.request(
-                method, self.api_url + path, params=params, json=json_body, headers=headers
-            )
+            response = await self._http.send(request, stream=True)
+            try:
+                body = await self._read_body(response)
+            finally:
+                await response.aclose()
+        except asyncio.CancelledError:
+            self._observe(method, url, attempt, None, "Cancelled", started)
+            raise
         except httpx.TransportError as error:
             self._observe(method, url, attempt, None, type(error).__name__, started)
             failure = self._transport_failure(method, url, error, attempt, idempotent, token)
@@ -612,7 +750,38 @@ class RegistryClient:
                 url=url,
             ) from None
         self._observe(method, url, attempt, response.status_code, None, started)
-        return self._answer(method, url, response, attempt, idempotent, token)
+        if body is None:
+            limit = self.limits.max_bytes
+            raise RegistryProtocolError(
+                f"{method} {url}: answered {response.status_code} with more than "
+                f"{limit} bytes ({limit / 2**20:g} MiB), the most one answer may hold; a page "
+                "of the Model Registry is tens of KiB (is the URL the registry's REST API?)",
+                method=method,
+                url=url,
+                status=response.status_code,
+            )
+        return self._answer(method, url, response, body, attempt, idempotent, token)
+
+    async def _read_body(self, response: httpx.Response) -> bytes | None:
+        """The body, read as it streams in; None when a 2xx answer is larger than allowed.
+
+        An error answer is read only as far as its message needs.
+        """
+        success = response.is_success
+        limit = self.limits.max_bytes if success else _ERROR_BODY_BYTES
+        declared = response.headers.get("content-length", "")
+        if success and declared.isdigit() and int(declared) > limit:
+            return None
+        received = bytearray()
+        # Counted after decompression: a small compressed answer may unpack to anything.
+        async for chunk in response.aiter_bytes():
+            received += chunk
+            if len(received) > limit:
+                if success:
+                    return None
+                del received[limit:]
+                break
+        return bytes(received)
 
     def _observe(
         self,
@@ -668,6 +837,7 @@ class RegistryClient:
         method: str,
         url: str,
         response: httpx.Response,
+        body: bytes,
         attempt: int,
         idempotent: bool,
         token: str | None,
@@ -675,7 +845,14 @@ class RegistryClient:
         status = response.status_code
         if 200 <= status < 300:
             try:
-                return response.json()
+                return _decode_json(body, self.limits)
+            except _Unreadable as unreadable:
+                raise RegistryProtocolError(
+                    f"{method} {url}: answered {status} with a body {unreadable}",
+                    method=method,
+                    url=url,
+                    status=status,
+                ) from None
             except ValueError:
                 content_type = _scrub(response.headers.get("content-type", "none"), token)
                 raise RegistryProtocolError(
@@ -685,7 +862,7 @@ class RegistryClient:
                     url=url,
                     status=status,
                 ) from None
-        error = _error_body(response)
+        error = _error_body(body, self.limits)
         said = _scrub(error.message or error.code or response.reason_phrase or "", token)
         # Every part of an answer may echo the token: status line, headers, body.
         reason = _scrub(response.reason_phrase, token)
@@ -738,10 +915,36 @@ class RegistryClient:
         )
 
 
-def _error_body(response: httpx.Response) -> ErrorBody:
+class _Unreadable(ValueError):
+    """JSON, perhaps, but past a limit: the message completes "a body ..."."""
+
+
+def _decode_json(body: bytes, limits: AnswerLimits) -> Any:
+    """The JSON value of `body`, within `limits`; ValueError when there is none."""
+    # Counting brackets inside strings too only ever overestimates.
+    containers = body.count(b"{") + body.count(b"[")
+    if containers > limits.max_containers:
+        raise _Unreadable(
+            f"of more than {limits.max_containers} JSON objects and arrays, more than any "
+            "answer of the Model Registry holds"
+        )
     try:
-        return ErrorBody.model_validate(response.json())
-    except ValueError:
+        value = json.loads(body)
+    except RecursionError:
+        pass  # deeper than Python's own limit: reported as too deep below
+    else:
+        if not deeper_than(value, limits.max_depth):
+            return value
+    raise _Unreadable(
+        f"nested more than {limits.max_depth} levels deep (an answer of the Model Registry "
+        "nests about six)"
+    )
+
+
+def _error_body(body: bytes, limits: AnswerLimits) -> ErrorBody:
+    try:
+        return ErrorBody.model_validate(_decode_json(body, limits))
+    except ValueError:  # not JSON, past a limit, or not of the error's shape
         return ErrorBody()
 
 

@@ -18,6 +18,7 @@ from registry_sync.domain.snapshot import RegistrySnapshot, State
 from registry_sync.registry import (
     RefreshKind,
     RegistryClient,
+    RegistryError,
     RegistryProtocolError,
     RegistrySnapshotSource,
     RegistryUnavailable,
@@ -46,6 +47,7 @@ class InMemoryRegistry:
     requests: Counter[str] = field(default_factory=Counter)
     failures: list[httpx.Response] = field(default_factory=list)
     failures_on: dict[str, list[httpx.Response]] = field(default_factory=dict)
+    raising: list[Exception] = field(default_factory=list)  # raised instead of answering
     scramble_order: bool = False
 
     def _stamp(self, body: dict[str, Any], *, created: bool) -> None:
@@ -94,6 +96,8 @@ class InMemoryRegistry:
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.removeprefix(API_PATH)
         self.requests[path] += 1
+        if self.raising:
+            raise self.raising.pop(0)
         if self.failures:
             return self.failures.pop(0)
         if self.failures_on.get(path):
@@ -607,6 +611,140 @@ async def test_a_failed_immediate_refresh_reports_false_and_keeps_the_error(
 
     assert not await source.request_refresh_for("oci://q/unknown:1")
     assert isinstance(source.last_error, RegistryUnavailable)
+
+
+# Whatever the registry does ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "unexpected",
+    [RuntimeError("boom"), RecursionError("maximum recursion depth exceeded"), KeyError("id")],
+    ids=["runtime-error", "recursion-error", "key-error"],
+)
+async def test_an_unexpected_failure_is_recorded_and_raised_as_a_registry_error(
+    registry: InMemoryRegistry, source: RegistrySnapshotSource, unexpected: Exception
+) -> None:
+    seeded(registry)
+    good = await source.refresh()
+    registry.raising = [unexpected]
+
+    with pytest.raises(RegistryError, match="failed unexpectedly") as raised:
+        await source.refresh()
+
+    assert raised.value.__cause__ is unexpected
+    assert source.last_error is raised.value
+    assert not source.is_current
+    assert source.snapshot is good
+
+
+async def test_the_periodic_refresh_outlives_an_unexpected_failure(
+    registry: InMemoryRegistry, source: RegistrySnapshotSource
+) -> None:
+    seeded(registry)
+    registry.raising = [RecursionError("maximum recursion depth exceeded")]
+
+    refresher = asyncio.create_task(source.run_periodically(0.01))
+    try:
+        async with asyncio.timeout(10):
+            while not source.is_current:
+                assert not refresher.done(), refresher
+                await asyncio.sleep(0.01)
+    finally:
+        refresher.cancel()
+
+    assert source.snapshot is not None and len(source.snapshot.artifacts) == 3
+
+
+class Hanging:
+    """The in-memory registry, except that requests hang while `hang` is set."""
+
+    def __init__(self, registry: InMemoryRegistry) -> None:
+        self.registry = registry
+        self.hang = False
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.hang:
+            await asyncio.Event().wait()
+        return self.registry.handle(request)
+
+
+async def test_a_refresh_ends_at_its_deadline_keeping_the_snapshot_and_freeing_the_lock(
+    registry: InMemoryRegistry, clock: Clock
+) -> None:
+    seeded(registry)
+    server = Hanging(registry)
+    # No deadline per request: only the refresh's own deadline can end the hang.
+    client = RegistryClient(
+        "http://registry.test", transport=httpx.MockTransport(server), deadline_s=None
+    )
+    async with client:
+        source = RegistrySnapshotSource(client, clock=clock, refresh_timeout_s=0.3)
+        good = await source.refresh()
+        server.hang = True
+
+        async with asyncio.timeout(20):
+            with pytest.raises(RegistryUnavailable, match=r"did not finish within 0\.3 s"):
+                await source.refresh()
+        assert source.snapshot is good and not source.is_current
+
+        server.hang = False
+        await source.refresh()
+
+    assert source.is_current
+
+
+async def test_an_immediate_refresh_waiting_on_a_hung_one_is_answered_by_the_deadline(
+    registry: InMemoryRegistry, clock: Clock
+) -> None:
+    seeded(registry)
+    server = Hanging(registry)
+    client = RegistryClient(
+        "http://registry.test", transport=httpx.MockTransport(server), deadline_s=None
+    )
+    async with client:
+        source = RegistrySnapshotSource(client, clock=clock, refresh_timeout_s=0.3)
+        await source.refresh()
+        server.hang = True
+        periodic = asyncio.create_task(source.refresh())
+        await asyncio.sleep(0)
+
+        async with asyncio.timeout(20):
+            refreshed = await source.request_refresh_for("oci://q/new:1")
+        with pytest.raises(RegistryUnavailable):
+            await periodic
+
+    assert not refreshed
+    assert isinstance(source.last_error, RegistryUnavailable)
+
+
+async def test_data_older_than_its_maximum_age_is_not_current(
+    registry: InMemoryRegistry, clock: Clock
+) -> None:
+    seeded(registry)
+    async with make_client(registry) as client:
+        source = RegistrySnapshotSource(client, clock=clock, monotonic=clock, max_age_s=90)
+        await source.refresh()
+        clock.now += 90
+        fresh_enough = source.is_current
+        clock.now += 1
+        too_old = source.is_current
+        await source.refresh()
+
+    assert (fresh_enough, too_old, source.is_current) == (True, False, True)
+
+
+async def test_a_refresh_reading_more_entities_than_allowed_fails(
+    registry: InMemoryRegistry, clock: Clock
+) -> None:
+    model = registry.add_model("m")
+    for number in range(6):
+        registry.add_artifact(registry.add_version(model, f"v{number}"), f"oci://q/m:{number}")
+    async with make_client(registry) as client:
+        source = RegistrySnapshotSource(client, clock=clock, max_records=10)
+        with pytest.raises(RegistryProtocolError, match="more than 10 entities"):
+            await source.refresh()
+
+    assert source.snapshot is None and source.last_error is not None
 
 
 # The invariant ----------------------------------------------------------------------
