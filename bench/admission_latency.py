@@ -31,63 +31,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import json
 import os
-import platform
 import random
-import shlex
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
 import click
+from bare_webhook_operator import APPENDED_PARAM, READY_LINE, configuration_name
+from common import (
+    BENCH,
+    BenchError,
+    command_line,
+    cpu_seconds,
+    deploy_seed_inference_service,
+    load_line,
+    local_cluster,
+    log_tail,
+    machine_facts,
+    quantile,
+    stop_process_group,
+    utc_now,
+)
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-BENCH = Path(__file__).resolve().parent
-REPOSITORY = BENCH.parent
-sys.path.insert(0, str(REPOSITORY / "tests"))
-
-from bare_webhook_operator import (  # noqa: E402
-    APPENDED_PARAM,
-    READY_LINE,
-    configuration_name,
-)
-
-from registry_sync.demo.seed import (  # noqa: E402
+from registry_sync.demo.seed import (
     ISVC_NAME,
     MISTRAL_MODEL,
     SMALL_MODEL,
     SeedIds,
     register_seed,
-    seed_inference_service,
     seed_pipeline_run,
 )
-from registry_sync.domain.admission import TARGET_LABEL, VERSION_ANNOTATION  # noqa: E402
-from registry_sync.registry import RegistryClient  # noqa: E402
-from support.bindings import binding_or_none, condition  # noqa: E402
-from support.cluster import (  # noqa: E402
-    Cluster,
-    install_project_crds,
-    install_spec_immutable_policy,
-)
-from support.cluster_local import (  # noqa: E402
-    ControlPlaneStartError,
-    LocalControlPlane,
-    control_plane_binaries,
-)
-from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS  # noqa: E402
-from support.devregistry import start_dev_registry  # noqa: E402
-from support.operator import RunningOperator, free_port, start_operator  # noqa: E402
+from registry_sync.domain.admission import TARGET_LABEL, VERSION_ANNOTATION
+from registry_sync.registry import RegistryClient
+from support.cluster import Cluster
+from support.cluster_objects import PIPELINE_RUNS
+from support.devregistry import start_dev_registry
+from support.operator import RunningOperator, free_port, start_operator
 
 GROUP_LABEL: Final = "registry-sync-bench/group"
 OPERATOR_HISTOGRAM: Final = "registry_sync_admission_duration_seconds"
@@ -100,10 +89,6 @@ DESIGN_BARE_ADDED_MS: Final = {"p50": 3.0, "p99": 10.0}
 CLIENT: Final = "bench client"
 MACHINE_BUSY: Final = "machine busy"
 MACHINE_TOTAL: Final = "machine total"
-
-
-class BenchError(click.ClickException):
-    """The benchmark could not set up or measure; the message says what and where to look."""
 
 
 # -- the three configurations ------------------------------------------------------------
@@ -164,45 +149,6 @@ def left_alone(stored: Mapping[str, Any]) -> str | None:
 
 
 @contextlib.contextmanager
-def local_cluster() -> Iterator[Cluster]:
-    """A local control plane with the project's test CRDs and the spec-immutable policy, as
-    the `kube` test fixture makes it; stopped (and its files removed) on exit."""
-    try:
-        binaries = control_plane_binaries()
-    except ControlPlaneStartError as error:
-        raise BenchError(str(error)) from None
-    problem = binaries.problem()
-    if problem is not None:
-        raise BenchError(problem)
-    workdir = Path(tempfile.mkdtemp(prefix="registry-sync-bench-"))
-    control_plane = LocalControlPlane(binaries=binaries, workdir=workdir, name="bench")
-    cluster: Cluster | None = None
-    try:
-        control_plane.start()
-        cluster = Cluster(
-            name="bench",
-            mode="local",
-            kubeconfig=control_plane.kubeconfig,
-            kubectl_binary=binaries.kubectl,
-            control_plane=control_plane,
-            kubectl_cache_dir=workdir / "kubectl-cache",
-        )
-        install_project_crds(cluster, only_missing=False)
-        install_spec_immutable_policy(cluster)
-        control_plane.start_controller_manager()
-        yield cluster
-    except BaseException:
-        control_plane.keep_files = True
-        click.echo(f"control plane logs kept in {workdir / 'logs'}", err=True)
-        raise
-    finally:
-        if cluster is not None:
-            cluster.close()
-        control_plane.stop()
-        control_plane.discard_files()
-
-
-@contextlib.contextmanager
 def registry_sync_operator(
     cluster: Cluster, namespace: str, registry_url: str, log_path: Path
 ) -> Iterator[RunningOperator]:
@@ -219,37 +165,6 @@ def registry_sync_operator(
         verbose=False,
     ) as operator:
         yield operator
-
-
-def deploy_seed_inference_service(cluster: Cluster, namespace: str, ids: SeedIds) -> None:
-    """Create the seed InferenceService and wait until its binding is Ready."""
-    INFERENCE_SERVICES.create(cluster.api_client, namespace, seed_inference_service(namespace, ids))
-
-    def ready() -> bool:
-        found = condition(binding_or_none(cluster.api_client, namespace, ISVC_NAME), "Ready")
-        return bool(found and found["status"] == "True")
-
-    cluster.wait_for(ready, timeout=60, description=f"binding {namespace}/{ISVC_NAME} Ready")
-
-
-def _log_tail(path: Path, characters: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-characters:]
-    except FileNotFoundError:
-        return f"({path} does not exist)"
-
-
-def _stop_process_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout)
 
 
 @contextlib.contextmanager
@@ -273,7 +188,7 @@ def bare_webhook_operator(
         _wait_for_bare_webhook(cluster, group, process, log_path, timeout)
         yield process
     finally:
-        _stop_process_group(process)
+        stop_process_group(process)
         with contextlib.suppress(ApiException):
             cluster.admission.delete_mutating_webhook_configuration(
                 configuration_name(group.namespace)
@@ -294,9 +209,9 @@ def _wait_for_bare_webhook(
         if process.poll() is not None:
             raise BenchError(
                 f"the bare webhook operator exited with {process.returncode}:\n"
-                + _log_tail(log_path)
+                + log_tail(log_path)
             )
-        if READY_LINE in _log_tail(log_path, 100_000):
+        if READY_LINE in log_tail(log_path, 100_000):
             try:
                 stored = PIPELINE_RUNS.create(
                     cluster.api_client, group.namespace, group.run_body(), dry_run=True
@@ -311,7 +226,7 @@ def _wait_for_bare_webhook(
         time.sleep(0.2)
     raise BenchError(
         f"the bare webhook in {group.namespace} never answered within {timeout:g} s "
-        f"(last: {last}); its log:\n{_log_tail(log_path)}"
+        f"(last: {last}); its log:\n{log_tail(log_path)}"
     )
 
 
@@ -461,12 +376,6 @@ async def scrape_histogram(session: aiohttp.ClientSession, metrics_url: str) -> 
     raise BenchError(f"{metrics_url} has no {OPERATOR_HISTOGRAM} histogram")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process has used (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def control_plane_pids(workdir: Path) -> dict[str, int]:
     """The pids of this control plane's components, found by their command lines (which
     name its working folder)."""
@@ -579,16 +488,6 @@ async def run_phases(
 # -- statistics ----------------------------------------------------------------------------
 
 
-def quantile(ordered: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default) of sorted values."""
-    if not ordered:
-        return float("nan")
-    position = q * (len(ordered) - 1)
-    below = int(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
-
-
 @dataclass(frozen=True)
 class Summary:
     creates: int
@@ -639,20 +538,11 @@ def _phase_line(phase: Phase, groups: Sequence[Group]) -> str:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    facts = machine_facts()
     return (
-        f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, Kopf {version('kopf')}"
+        f"{facts['cores']} cores ({facts['cpu']}), {facts['system']}, "
+        f"Python {facts['python']}, Kopf {facts['kopf']}"
     )
-
-
-def _load(values: tuple[float, float, float]) -> str:
-    return " / ".join(f"{v:.2f}" for v in values)
 
 
 def _ms(value: float) -> str:
@@ -731,8 +621,8 @@ def report(phases: Sequence[Phase], comparisons: Sequence[Comparison], run: RunI
         "etcd v3.6.16, kube-apiserver and kube-controller-manager v1.34.4 (local control "
         "plane), both operators and this client run on the same cores.",
         "",
-        f"Load average (1 / 5 / 15 min): {_load(run.load_start)} at start, "
-        f"{_load(run.load_end)} at end. Other work shares this machine (see *other work* "
+        f"Load average (1 / 5 / 15 min): {load_line(run.load_start)} at start, "
+        f"{load_line(run.load_end)} at end. Other work shares this machine (see *other work* "
         f"below); a quiet machine before the phases: {run.quiet}.",
         "",
         "Setup: one namespace per configuration. *registry-sync*: `registry-sync run` "
@@ -855,7 +745,7 @@ def cpu_table(phases: Sequence[Phase]) -> list[str]:
             + " | ".join(f"{cpu[n]:.1f}" for n in names)
             + f" | {max(cpu[MACHINE_BUSY] - ours, 0.0):.1f} "
             f"| {cpu[MACHINE_BUSY] / max(cpu[MACHINE_TOTAL], 1e-9):.0%} "
-            f"| {_load(phase.load_before)} | {_load(phase.load_after)} "
+            f"| {load_line(phase.load_before)} | {load_line(phase.load_after)} "
             f"| {quantile(lags, 0.99):.1f} / {max(lags, default=0.0):.1f} |"
         )
     return lines
@@ -986,18 +876,15 @@ def main(
     chosen_rates = _parse_rates(rates)
     rng = random.Random(seed)
     began = time.monotonic()
-    command = ".venv/bin/python bench/admission_latency.py " + " ".join(
-        shlex.quote(argument) for argument in sys.argv[1:]
-    )
     run = RunInfo(
-        command=command.strip(),
-        started_at=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        command=command_line("admission_latency.py"),
+        started_at=utc_now(),
         seconds=seconds,
         warmup_seconds=warmup_seconds,
         load_start=os.getloadavg(),
     )
     logs = Path(tempfile.mkdtemp(prefix="registry-sync-bench-logs-"))
-    click.echo(f"load average {_load(run.load_start)}; operator logs in {logs}")
+    click.echo(f"load average {load_line(run.load_start)}; operator logs in {logs}")
     with local_cluster() as cluster, start_dev_registry() as registry:
         assert cluster.control_plane is not None
         groups = [

@@ -1,9 +1,9 @@
-"""Pieces the scale and convergence benchmarks share: a seeded registry stand-in, bulk
-object creation, a LIST+WATCH reader that timestamps every event, operator processes and
-their memory, and the machine facts every report carries.
+"""The benchmarks' harness: a local control plane of their own, a seeded registry
+stand-in, bulk object creation, a LIST+WATCH reader that timestamps every event, operator
+processes and their memory and CPU, percentiles, and the machine facts every report carries.
 
-The control plane and the operators' start-up are the admission benchmark's and the test
-harness's (`admission_latency.local_cluster`, `support.operator.RunningOperator`).
+The control plane and the operators' start-up are the test harness's
+(`support.private_cluster`, `support.operator.RunningOperator`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import datetime
 import json
 import os
 import platform
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -31,9 +33,10 @@ BENCH = Path(__file__).resolve().parent
 REPOSITORY = BENCH.parent
 sys.path.insert(0, str(REPOSITORY / "tests"))
 
+from registry_sync.demo.seed import ISVC_NAME, SeedIds, seed_inference_service  # noqa: E402
 from registry_sync.devregistry.state_file import StateFile  # noqa: E402
 from registry_sync.devregistry.store import RegistryStore  # noqa: E402
-from registry_sync.kube import (  # noqa: E402
+from registry_sync.kopf_settings import (  # noqa: E402
     BINDING_GROUP,
     BINDING_PLURAL,
     BINDING_VERSION,
@@ -44,8 +47,11 @@ from registry_sync.kube import (  # noqa: E402
     RUN_PLURAL,
     RUN_VERSION,
 )
+from support.bindings import binding_or_none, condition  # noqa: E402
 from support.cluster import Cluster  # noqa: E402
+from support.cluster_objects import INFERENCE_SERVICES  # noqa: E402
 from support.operator import READY_LINE, RunningOperator, free_port  # noqa: E402
+from support.private_cluster import private_cluster, why_no_control_plane  # noqa: E402
 
 REGISTRY_NAME: Final = "bench-registry"
 LABEL_PREFIX: Final = "modelregistry.opendatahub.io"
@@ -61,6 +67,18 @@ BARE_READY_LINE: Final = "Activity 'load-table' succeeded"
 
 class BenchError(click.ClickException):
     """The benchmark could not set up or measure; the message says what and where to look."""
+
+
+@contextlib.contextmanager
+def local_cluster() -> Iterator[Cluster]:
+    """A local control plane with the project's test CRDs, the spec-immutable policy and a
+    controller-manager, as the `kube` test fixture makes it; stopped (and its files
+    removed) on exit, its files kept when the benchmark fails."""
+    problem = why_no_control_plane()
+    if problem is not None:
+        raise BenchError(problem)
+    with private_cluster("bench", spec_immutable_policy=True, controller_manager=True) as cluster:
+        yield cluster
 
 
 # -- the registry --------------------------------------------------------------------------
@@ -363,6 +381,17 @@ class ConvergenceTracker:
 # -- operator processes ------------------------------------------------------------------
 
 
+def deploy_seed_inference_service(cluster: Cluster, namespace: str, ids: SeedIds) -> None:
+    """Create the seed InferenceService and wait until its binding is Ready."""
+    INFERENCE_SERVICES.create(cluster.api_client, namespace, seed_inference_service(namespace, ids))
+
+    def ready() -> bool:
+        found = condition(binding_or_none(cluster.api_client, namespace, ISVC_NAME), "Ready")
+        return bool(found and found["status"] == "True")
+
+    cluster.wait_for(ready, timeout=60, description=f"binding {namespace}/{ISVC_NAME} Ready")
+
+
 class RegistrySyncProcess:
     """`registry-sync run` at INFO level (as deployed), started without waiting, so that its
     cold start is measured from the moment the process is launched."""
@@ -429,16 +458,8 @@ class BareProcess:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
-            process.wait(15)
+        if process is not None:
+            stop_process_group(process)
 
     @property
     def returncode(self) -> int | None:
@@ -483,6 +504,28 @@ async def sample_memory(pid: int, into: MemorySamples, every_s: float = 0.25) ->
         await asyncio.sleep(every_s)
 
 
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM to the process's group (started with `start_new_session`), SIGKILL after
+    `timeout` seconds; returns once it has exited."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout)
+
+
+def log_tail(path: Path, characters: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-characters:]
+    except FileNotFoundError:
+        return f"({path} does not exist)"
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds the process has used (Linux /proc)."""
     try:
@@ -510,7 +553,17 @@ async def wait_for_line(path: Path, line: str, is_dead: Callable[[], bool]) -> f
         await asyncio.sleep(0.05)
 
 
-# -- reports -----------------------------------------------------------------------------
+# -- statistics and reports --------------------------------------------------------------
+
+
+def quantile(ordered: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default) of sorted values."""
+    if not ordered:
+        return float("nan")
+    position = q * (len(ordered) - 1)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
 def machine_facts() -> dict[str, Any]:
@@ -551,15 +604,14 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+def load_line(values: Sequence[float]) -> str:
+    """A load average (1 / 5 / 15 min) as a report shows it."""
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
 def command_line(script: str) -> str:
-    arguments = " ".join(_quote(a) for a in sys.argv[1:])
+    arguments = " ".join(shlex.quote(a) for a in sys.argv[1:])
     return f".venv/bin/python bench/{script} {arguments}".strip()
-
-
-def _quote(argument: str) -> str:
-    import shlex
-
-    return shlex.quote(argument)
 
 
 @contextlib.contextmanager

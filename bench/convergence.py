@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import click
-from admission_latency import local_cluster, quantile
 from common import (
     BINDING_PATH,
     ISVC_PATH,
@@ -54,8 +53,11 @@ from common import (
     labels_match,
     list_and_watch,
     load_average,
+    load_line,
+    local_cluster,
     machine_facts,
     machine_line,
+    quantile,
     request,
     run_concurrently,
     seed_registry_file,
@@ -276,8 +278,8 @@ def report(phases: Sequence[Phase], facts: Mapping[str, Any], meta: Mapping[str,
         f"Run: {meta['date']}, {meta['wall_s']:.0f} s wall time in all. Machine: "
         f"{machine_line(facts)}.",
         "",
-        f"Load average (1 / 5 / 15 min): {_load(meta['load_start'])} at start, "
-        f"{_load(meta['load_end'])} at end (other test runs share this machine).",
+        f"Load average (1 / 5 / 15 min): {load_line(meta['load_start'])} at start, "
+        f"{load_line(meta['load_end'])} at end (other test runs share this machine).",
         "",
         f"Setup: {meta['services']} opted-in InferenceServices in one namespace; each has two "
         "URIs registered in the stand-in registry beforehand (the new URI is already known). "
@@ -299,7 +301,8 @@ def report(phases: Sequence[Phase], facts: Mapping[str, Any], meta: Mapping[str,
             f"| {s['from_event_s_p90']:.3f} | {s['from_event_s_p99']:.3f} "
             f"| {s['from_event_s_max']:.3f} | {s['from_patch_s_p50']:.3f} "
             f"| {s['from_patch_s_p99']:.3f} | {s['labels_s_p50']:.3f} / {s['labels_s_p99']:.3f} "
-            f"| {s['binding_s_p50']:.3f} / {s['binding_s_p99']:.3f} | {_load(phase.load_before)} |"
+            f"| {s['binding_s_p50']:.3f} / {s['binding_s_p99']:.3f} "
+            f"| {load_line(phase.load_before)} |"
         )
     ours = next((p for p in phases if p.configuration == REGISTRY_SYNC), None)
     if ours is not None:
@@ -321,10 +324,6 @@ def report(phases: Sequence[Phase], facts: Mapping[str, Any], meta: Mapping[str,
         "",
     ]
     return "\n".join(lines)
-
-
-def _load(values: Sequence[float]) -> str:
-    return " / ".join(f"{v:.2f}" for v in values)
 
 
 @click.command()

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import click
-from admission_latency import local_cluster
 from common import (
     BINDING_PATH,
     ISVC_PATH,
@@ -66,6 +65,8 @@ from common import (
     inference_service,
     list_and_watch,
     load_average,
+    load_line,
+    local_cluster,
     machine_facts,
     machine_line,
     request,
@@ -514,8 +515,8 @@ def report(
         f"Run: {meta['date']}, {meta['wall_s']:.0f} s wall time in all. Machine: "
         f"{machine_line(facts)}.",
         "",
-        f"Load average (1 / 5 / 15 min): {_load(meta['load_start'])} at start, "
-        f"{_load(meta['load_end'])} at end (other test runs share this machine; the "
+        f"Load average (1 / 5 / 15 min): {load_line(meta['load_start'])} at start, "
+        f"{load_line(meta['load_end'])} at end (other test runs share this machine; the "
         "load before and after each operator run is in the json).",
         "",
         "Setup per size N: one namespace, N opted-in InferenceServices (stale labels, one "
@@ -542,7 +543,7 @@ def report(
         lines.append(
             f"| {r.size:,} | {r.configuration} | {r.pipeline_runs:,} | {r.ready_line_s:.1f} "
             f"| {first} | {r.converged_s:.1f} | {ratio} | {r.cpu_s:.1f} | {r.peak_rss_mib:.0f} "
-            f"| {r.steady_rss_mib:.0f} | {r.events_posted:,} | {_load(r.load_before)} |"
+            f"| {r.steady_rss_mib:.0f} | {r.events_posted:,} | {load_line(r.load_before)} |"
         )
     lines += ["", f"## Verdict at N = {largest:,}", ""]
     for v in verdicts(results, largest):
@@ -562,10 +563,6 @@ def report(
         "",
     ]
     return "\n".join(lines)
-
-
-def _load(values: Sequence[float]) -> str:
-    return " / ".join(f"{v:.2f}" for v in values)
 
 
 def plot(results: Sequence[RunResult], path: Path) -> None:

@@ -4,14 +4,13 @@ a recorder of every label value an InferenceService ever had, and PipelineRun at
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from support.bindings import MODEL_ID, REGISTRY_NAME, VERSION_ID
@@ -19,6 +18,7 @@ from support.bindings import wait_for_ready as binding_ready_within
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
 from support.operator import RunningOperator, start_operator
+from support.watch_recorder import WatchRecorder
 
 REGISTRY = "demo-registry"
 LABEL_KEYS = (MODEL_ID, VERSION_ID, REGISTRY_NAME)
@@ -62,7 +62,8 @@ def label_state(labels: Mapping[str, str] | None) -> LabelState:
 
 
 class LabelHistory:
-    """Every registry-label state each InferenceService of a namespace ever had, from a watch.
+    """Every registry-label state each InferenceService of a namespace ever had, from a watch
+    (`support.watch_recorder`).
 
     A watch delivers every change in order, so a flip that lasted a millisecond is seen.
     Start it before the objects are created; `states(name)` gives the consecutive distinct
@@ -72,79 +73,28 @@ class LabelHistory:
     def __init__(self, kube: Cluster, namespace: str) -> None:
         self._kube = kube
         self._namespace = namespace
-        self._seen: dict[str, list[tuple[str, LabelState]]] = {}
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="label-history", daemon=True)
+        self._recorder = WatchRecorder(kube, namespace, INFERENCE_SERVICES)
 
     def __enter__(self) -> LabelHistory:
-        listed = self._api().list_namespaced_custom_object(
-            INFERENCE_SERVICES.group,
-            INFERENCE_SERVICES.version,
-            self._namespace,
-            INFERENCE_SERVICES.plural,
-        )
-        for item in listed.get("items", []):
-            self._record(item)
-        self._since = listed["metadata"]["resourceVersion"]
-        self._thread.start()
+        self._recorder.__enter__()
         return self
 
-    def __exit__(self, *_: object) -> None:
-        self._stopping.set()
-        self._thread.join(15)
-
-    def _api(self) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self._kube.api_client)
-
-    def _record(self, item: Mapping[str, Any]) -> None:
-        metadata = item["metadata"]
-        with self._lock:
-            self._seen.setdefault(metadata["name"], []).append(
-                (metadata["resourceVersion"], label_state(metadata.get("labels")))
-            )
-
-    def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                stream = watch.Watch()
-                for event in stream.stream(
-                    self._api().list_namespaced_custom_object,
-                    INFERENCE_SERVICES.group,
-                    INFERENCE_SERVICES.version,
-                    self._namespace,
-                    INFERENCE_SERVICES.plural,
-                    resource_version=self._since,
-                    timeout_seconds=2,
-                ):
-                    item = event["object"]
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        self._record(item)
-                    self._since = item["metadata"]["resourceVersion"]
-                    if self._stopping.is_set():
-                        stream.stop()
-        except BaseException as error:  # reported by `states`: a silent recorder proves nothing
-            self._failure = error
+    def __exit__(self, *exc: object) -> None:
+        self._recorder.__exit__(*exc)
 
     def flush(self, name: str) -> None:
         """Wait until the watch has delivered the object's current version."""
         current = INFERENCE_SERVICES.get(self._kube.api_client, self._namespace, name)
-        version = current["metadata"]["resourceVersion"]
-
-        def caught_up() -> bool:
-            if self._failure is not None:
-                raise AssertionError(f"the label watch failed: {self._failure!r}")
-            with self._lock:
-                return any(seen == version for seen, _ in self._seen.get(name, []))
-
-        self._kube.wait_for(caught_up, timeout=30, description=f"watch caught up with {name}")
+        self._recorder.catch_up([current], timeout=30)
 
     def states(self, name: str) -> list[LabelState]:
         """The label states `name` went through, consecutive repeats folded."""
         self.flush(name)
-        with self._lock:
-            states = [state for _, state in self._seen.get(name, [])]
+        states = [
+            label_state(seen.object["metadata"].get("labels"))
+            for seen in self._recorder.of(name)
+            if seen.type != "DELETED"
+        ]
         folded: list[LabelState] = []
         for state in states:
             if not folded or folded[-1] != state:

@@ -14,7 +14,6 @@ import asyncio
 import copy
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,16 +33,12 @@ from registry_sync.demo.seed import (
 )
 from registry_sync.registry import RegistryClient
 from support.bindings import MODEL_ID, VERSION_ID, binding_or_none, condition
-from support.cluster import (
-    REQUIRE_CLUSTER_VARIABLE,
-    TEST_CLUSTER_VARIABLE,
-    Cluster,
-    install_project_crds,
-)
-from support.cluster_local import ControlPlaneStartError, LocalControlPlane, control_plane_binaries
+from support.cluster import REQUIRE_CLUSTER_VARIABLE, TEST_CLUSTER_VARIABLE, Cluster
+from support.cluster_local import LocalControlPlane
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS
 from support.devregistry import RunningRegistry
 from support.operator import RunningOperator, start_operator
+from support.private_cluster import private_cluster, why_no_control_plane
 
 pytestmark = [
     pytest.mark.cluster,
@@ -82,45 +77,19 @@ class OutageCluster:
 @pytest.fixture
 def outage_cluster(request: pytest.FixtureRequest) -> Iterator[OutageCluster]:
     """A private local control plane with the project CRDs and an audit log."""
-    try:
-        binaries = control_plane_binaries()
-        problem = binaries.problem()
-    except ControlPlaneStartError as error:
-        problem = str(error)
+    problem = why_no_control_plane()
     if problem is not None:
         if os.environ.get(REQUIRE_CLUSTER_VARIABLE) == "1":
             pytest.fail(f"{problem} ({REQUIRE_CLUSTER_VARIABLE}=1 forbids skipping)")
         pytest.skip(problem)
-    workdir = Path(tempfile.mkdtemp(prefix="registry-sync-outage-"))
-    control_plane = LocalControlPlane(
-        binaries=binaries, workdir=workdir, name="outage", audit_policy=AUDIT_POLICY
-    )
-    cluster: Cluster | None = None
     failed_before = request.session.testsfailed
-    try:
-        control_plane.start()
-        cluster = Cluster(
-            name="outage",
-            mode="local",
-            kubeconfig=control_plane.kubeconfig,
-            kubectl_binary=binaries.kubectl,
-            control_plane=control_plane,
-            kubectl_cache_dir=workdir / "kubectl-cache",
-        )
-        install_project_crds(cluster, only_missing=False)
+    with private_cluster("outage", audit_policy=AUDIT_POLICY) as cluster:
+        control_plane = cluster.control_plane
+        assert control_plane is not None
         operator_kubeconfig = control_plane.kubeconfig_for_user(OPERATOR_USER, ("system:masters",))
         yield OutageCluster(cluster, control_plane, operator_kubeconfig)
-    except BaseException:
-        control_plane.keep_files = True
-        raise
-    finally:
         if request.session.testsfailed > failed_before:
             control_plane.keep_files = True
-            print(f"control plane files kept in {workdir}")
-        if cluster is not None:
-            cluster.close()
-        control_plane.stop()
-        control_plane.discard_files()
 
 
 @pytest.fixture
@@ -312,45 +281,33 @@ def assert_one_list_at_most(outage: OutageCluster, since: int) -> None:
 # -- the outages --------------------------------------------------------------------------
 
 
-async def test_the_operator_reconnects_after_an_apiserver_restart_and_catches_up(
+# What is stopped and started again: the apiserver (restarted under the operator) or etcd
+# (briefly gone while the apiserver stays up).
+OUTAGES = {
+    "apiserver-restart": (LocalControlPlane.stop_apiserver, LocalControlPlane.start_apiserver),
+    "short-etcd-outage": (LocalControlPlane.stop_etcd, LocalControlPlane.start_etcd),
+}
+
+
+@pytest.mark.parametrize("outage", sorted(OUTAGES))
+async def test_the_operator_rides_out_a_control_plane_outage_and_catches_up(
     outage_cluster: OutageCluster,
     outage_operator: RunningOperator,
     registry_client: RegistryClient,
     seed: SeedIds,
+    outage: str,
 ) -> None:
     cluster, control_plane = outage_cluster.cluster, outage_cluster.control_plane
     namespace = outage_operator.namespace
     assert outage_operator.process is not None
     pid = outage_operator.process.pid
     before = control_plane.audit_log.stat().st_size
+    stop, start = OUTAGES[outage]
 
-    control_plane.stop_apiserver()
+    stop(control_plane)
     late_version = await change_during_outage(registry_client, seed)
     await asyncio.sleep(REFRESHES_DURING_OUTAGE_SECONDS)
-    control_plane.start_apiserver()
-    change_after_outage(cluster, namespace, seed)
-
-    assert_converged(cluster, namespace, seed, late_version)
-    assert_one_list_at_most(outage_cluster, before)
-    assert outage_operator.running and outage_operator.process.pid == pid
-
-
-async def test_the_operator_rides_out_a_short_etcd_outage(
-    outage_cluster: OutageCluster,
-    outage_operator: RunningOperator,
-    registry_client: RegistryClient,
-    seed: SeedIds,
-) -> None:
-    cluster, control_plane = outage_cluster.cluster, outage_cluster.control_plane
-    namespace = outage_operator.namespace
-    assert outage_operator.process is not None
-    pid = outage_operator.process.pid
-    before = control_plane.audit_log.stat().st_size
-
-    control_plane.stop_etcd()
-    late_version = await change_during_outage(registry_client, seed)
-    await asyncio.sleep(REFRESHES_DURING_OUTAGE_SECONDS)
-    control_plane.start_etcd()
+    start(control_plane)
     change_after_outage(cluster, namespace, seed)
 
     assert_converged(cluster, namespace, seed, late_version)

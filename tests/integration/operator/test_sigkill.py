@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import watch
 
 from registry_sync.demo.seed import (
     COMPARISON_MODEL,
@@ -60,12 +59,12 @@ from support.cluster import Cluster
 from support.cluster_objects import (
     INFERENCE_SERVICES,
     PIPELINE_RUNS,
-    CustomResource,
     inference_service,
     params_of,
 )
 from support.devregistry import RunningRegistry
 from support.operator import RunningOperator, start_operator
+from support.watch_recorder import WatchRecorder
 
 pytestmark = pytest.mark.cluster
 
@@ -98,93 +97,7 @@ def explained(prefix: str) -> Iterator[None]:
         raise
 
 
-# -- what the apiserver stored, in order ------------------------------------------------
-
-
-@dataclass
-class Seen:
-    """One watch event: when the test received it, its type, and the object."""
-
-    at: float
-    type: str
-    object: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        name: str = self.object["metadata"]["name"]
-        return name
-
-
-@dataclass
-class WatchRecorder:
-    """Every event of one resource in a namespace, in the apiserver's order, from a thread.
-
-    One continuous watch (resumed from the last resourceVersion when a stream ends), so the
-    list is the complete history of stored states, not samples of it.
-    """
-
-    kube: Cluster
-    namespace: str
-    resource: CustomResource
-    events: list[Seen] = field(default_factory=list)
-    error: str | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> WatchRecorder:
-        api = self.kube.custom_objects
-        args = (self.resource.group, self.resource.version, self.namespace, self.resource.plural)
-        since = api.list_namespaced_custom_object(*args)["metadata"]["resourceVersion"]
-
-        def record() -> None:
-            nonlocal since
-            while not self._stop.is_set():
-                stream = watch.Watch()
-                try:
-                    for event in stream.stream(
-                        api.list_namespaced_custom_object,
-                        *args,
-                        resource_version=since,
-                        timeout_seconds=2,
-                    ):
-                        if event["type"] == "ERROR":
-                            self.error = f"watch error: {event['raw_object']}"
-                            return
-                        found: dict[str, Any] = event["object"]
-                        since = found["metadata"]["resourceVersion"]
-                        with self._lock:
-                            self.events.append(Seen(time.monotonic(), event["type"], found))
-                except Exception as error:  # a lost event would void the history: say so
-                    self.error = f"watch failed: {error!r}"
-                    return
-
-        self._thread = threading.Thread(target=record, daemon=True, name="watch-recorder")
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(15)
-
-    def snapshot(self) -> list[Seen]:
-        with self._lock:
-            return list(self.events)
-
-    def of(self, name: str) -> list[Seen]:
-        return [seen for seen in self.snapshot() if seen.name == name]
-
-    def catch_up(self, stored: Iterable[Mapping[str, Any]]) -> None:
-        """Wait until the versions of these objects, as just read, have been recorded."""
-        wanted = {(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in stored}
-
-        def recorded() -> bool:
-            seen = {(s.name, s.object["metadata"]["resourceVersion"]) for s in self.snapshot()}
-            return wanted <= seen or self.error is not None
-
-        self.kube.wait_for(recorded, timeout=60, description="the watch caught up")
-        assert self.error is None, self.error
+# -- kills and restarts ---------------------------------------------------------------
 
 
 def restart_after_kill(operator: RunningOperator) -> float:
