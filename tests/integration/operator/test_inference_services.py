@@ -163,10 +163,18 @@ def test_a_storage_uri_change_moves_the_labels_to_the_new_version(
         description="labels moved to the 1-GPU version",
     )
     assert labels_of(kube, namespace)[MODEL_ID] == seed.mistral_model
-    binding = binding_or_none(kube.api_client, namespace, ISVC_NAME)
-    assert binding is not None
-    assert binding["status"]["modelVersionName"] == "24b-w4a16-1gpu"
-    assert binding["status"]["storageUri"] == ONE_GPU_URI
+
+    # The labels are patched before the binding's status: two writes, so wait for the second.
+    def binding_status() -> dict[str, Any]:
+        binding = binding_or_none(kube.api_client, namespace, ISVC_NAME)
+        return dict((binding or {}).get("status") or {})
+
+    kube.wait_for(
+        lambda: binding_status().get("storageUri") == ONE_GPU_URI,
+        timeout=30,
+        description="binding status moved to the new storage URI",
+    )
+    assert binding_status()["modelVersionName"] == "24b-w4a16-1gpu"
 
 
 def test_label_drift_is_corrected(
