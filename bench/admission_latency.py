@@ -71,7 +71,7 @@ from registry_sync.demo.seed import (
     register_seed,
     seed_pipeline_run,
 )
-from registry_sync.domain.admission import TARGET_LABEL, VERSION_ANNOTATION
+from registry_sync.domain.metadata import TARGET_LABEL, VERSION_ANNOTATION
 from registry_sync.registry import RegistryClient
 from support.cluster import Cluster
 from support.cluster_objects import PIPELINE_RUNS

@@ -1,9 +1,9 @@
 """A bare Kopf operator: the baseline for the scale and convergence benchmarks.
 
 Per opted-in InferenceService it makes the same API writes as registry-sync, through the
-same client calls (the official client's CustomObjectsApi, with the methods and arguments of
-`registry_sync.kube.KubeObjects`, in threads): the three modelregistry labels (a merge
-patch, only when they differ), the ModelBinding (created once, owned by the
+same client calls (the official client's CustomObjectsApi, with the methods and arguments
+of `registry_sync.controller.kube_calls.KubeObjects`, in threads): the three modelregistry
+labels (a merge patch, only when they differ), the ModelBinding (created once, owned by the
 InferenceService) and the binding's status (a merge patch with the same fields and
 conditions, only when it changed). The answer comes from a fixed table, storage URI →
 (registered model, version, artifact), read from a JSON file: no registry, no resolution
@@ -13,9 +13,9 @@ its own.
 Kopf is set up as registry-sync sets it up: embedded with an own registry, one namespace,
 a level-based `@kopf.on.event` handler (no finalizers, no Kopf state on the objects), the
 same Kopf settings (cluster scanning off, the same watch timeouts), INFO logging in the
-same format. Of registry-sync it loads only `registry_sync.kopf_settings` (those settings,
-the resource names and the ModelBinding body): not its reconciler, registry client, metrics
-or domain rules, so that the baseline stays bare (tests/unit/test_process_imports.py
+same format. Of registry-sync it loads only `registry_sync.controller.kopf_settings` (those
+settings, the resource names and the ModelBinding body): not its reconciler, registry
+client, metrics or domain rules, so that the baseline stays bare (tests/unit/test_process_imports.py
 checks what it imports).
 
 Run (admin credentials in KUBECONFIG; `bench/scale.py` starts it):
@@ -43,34 +43,32 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from registry_sync import kopf_settings
-from registry_sync.kopf_settings import (
-    BINDING_GROUP,
-    BINDING_PLURAL,
-    BINDING_VERSION,
-    ISVC_GROUP,
-    ISVC_PLURAL,
-    ISVC_VERSION,
-    binding_body,
+from registry_sync.controller import kopf_settings
+from registry_sync.domain.metadata import (
+    ENABLED_ANNOTATION,
+    INFERENCE_SERVICES,
+    MODEL_BINDINGS,
+    LabelKeys,
+    new_model_binding,
 )
 
 READY_LINE: Final = "Activity 'load-table' succeeded"
 # registry-sync's opt-in annotation and default label prefix (its domain rules are not
 # loaded here; a unit test checks that these stay the same).
-ENABLED_ANNOTATION: Final = "registry-sync.io/enabled"
-LABEL_PREFIX: Final = "modelregistry.opendatahub.io"
 MERGE_PATCH: Final = "application/merge-patch+json"
 # A refusal, or an apiserver that cannot be reached: as registry-sync, a failed call.
 WRITE_FAILURES: Final = (ApiException, urllib3.exceptions.HTTPError)
 
 log = logging.getLogger("bench.bare_operator")
 
+LABELS: Final = LabelKeys()  # the operator's default prefix
+
 
 def expected_labels(answer: Mapping[str, str], registry_name: str) -> dict[str, str]:
     return {
-        f"{LABEL_PREFIX}/registered-model-id": answer["registeredModelId"],
-        f"{LABEL_PREFIX}/model-version-id": answer["modelVersionId"],
-        f"{LABEL_PREFIX}/name": registry_name,
+        LABELS.registered_model_id: answer["registeredModelId"],
+        LABELS.model_version_id: answer["modelVersionId"],
+        LABELS.registry_name: registry_name,
     }
 
 
@@ -132,8 +130,8 @@ def _comparable(status: Mapping[str, Any] | None) -> Any:
 
 
 class BareWrites:
-    """The four calls, as `registry_sync.kube.KubeObjects` makes them (same methods, same
-    arguments). Every call blocks: reached through `asyncio.to_thread`."""
+    """The four calls, as `registry_sync.controller.kube_calls.KubeObjects` makes them (same
+    methods, same arguments). Every call blocks: reached through `asyncio.to_thread`."""
 
     def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
         self._custom = client.CustomObjectsApi(api_client)
@@ -146,29 +144,46 @@ class BareWrites:
         if resource_version:
             metadata["resourceVersion"] = resource_version
         self._custom.patch_namespaced_custom_object(
-            ISVC_GROUP, ISVC_VERSION, self._namespace, ISVC_PLURAL, name,
-            {"metadata": metadata}, _content_type=MERGE_PATCH,
-        )  # fmt: skip
+            INFERENCE_SERVICES.group,
+            INFERENCE_SERVICES.version,
+            self._namespace,
+            INFERENCE_SERVICES.plural,
+            name,
+            {"metadata": metadata},
+            _content_type=MERGE_PATCH,
+        )
 
     def create_binding(self, body: Mapping[str, Any]) -> dict[str, Any]:
         created = self._custom.create_namespaced_custom_object(
-            BINDING_GROUP, BINDING_VERSION, self._namespace, BINDING_PLURAL, dict(body)
+            MODEL_BINDINGS.group,
+            MODEL_BINDINGS.version,
+            self._namespace,
+            MODEL_BINDINGS.plural,
+            dict(body),
         )
         return cast(dict[str, Any], created)
 
     def find_binding(self, name: str) -> dict[str, Any] | None:
         found = self._custom.list_namespaced_custom_object(
-            BINDING_GROUP, BINDING_VERSION, self._namespace, BINDING_PLURAL,
+            MODEL_BINDINGS.group,
+            MODEL_BINDINGS.version,
+            self._namespace,
+            MODEL_BINDINGS.plural,
             field_selector=f"metadata.name={name}",
-        )  # fmt: skip
+        )
         items: list[dict[str, Any]] = cast(dict[str, Any], found).get("items", [])
         return items[0] if items else None
 
     def patch_binding_status(self, name: str, status: Mapping[str, Any]) -> None:
         self._custom.patch_namespaced_custom_object_status(
-            BINDING_GROUP, BINDING_VERSION, self._namespace, BINDING_PLURAL, name,
-            {"status": dict(status)}, _content_type=MERGE_PATCH,
-        )  # fmt: skip
+            MODEL_BINDINGS.group,
+            MODEL_BINDINGS.version,
+            self._namespace,
+            MODEL_BINDINGS.plural,
+            name,
+            {"status": dict(status)},
+            _content_type=MERGE_PATCH,
+        )
 
 
 class BareReconciler:
@@ -218,7 +233,7 @@ class BareReconciler:
         name = metadata.get("name", "")
         try:
             # registry-sync's own binding body (same size, same owner reference).
-            body_ = binding_body(name, metadata.get("uid", ""), self._namespace)
+            body_ = new_model_binding(name, metadata.get("uid", ""), self._namespace)
             created = await asyncio.to_thread(self._kube.create_binding, body_)
             return created["metadata"]["uid"], None
         except ApiException as error:
@@ -244,7 +259,13 @@ def build_registry(
         memo["reconciler"] = BareReconciler(kube, namespace, table, registry_name)
         log.info("answer table: %d URIs", len(table))
 
-    @kopf.on.event(ISVC_GROUP, ISVC_VERSION, ISVC_PLURAL, id="inference-service", registry=registry)
+    @kopf.on.event(
+        INFERENCE_SERVICES.group,
+        INFERENCE_SERVICES.version,
+        INFERENCE_SERVICES.plural,
+        id="inference-service",
+        registry=registry,
+    )
     async def inference_service_event(
         type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
     ) -> None:

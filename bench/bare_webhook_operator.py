@@ -27,8 +27,8 @@ from typing import Any, Final
 import click
 import kopf
 
-from registry_sync.domain.admission import TARGET_LABEL
-from registry_sync.kube import load_api_client
+from registry_sync.controller.kube_calls import load_api_client
+from registry_sync.domain.metadata import TARGET_LABEL
 from registry_sync.webhook.certificates import make_serving_certificate
 from registry_sync.webhook.configuration import (
     HANDLER_ID,

@@ -33,20 +33,11 @@ BENCH = Path(__file__).resolve().parent
 REPOSITORY = BENCH.parent
 sys.path.insert(0, str(REPOSITORY / "tests"))
 
+
 from registry_sync.demo.seed import ISVC_NAME, SeedIds, seed_inference_service  # noqa: E402
 from registry_sync.devregistry.state_file import StateFile  # noqa: E402
 from registry_sync.devregistry.store import RegistryStore  # noqa: E402
-from registry_sync.kopf_settings import (  # noqa: E402
-    BINDING_GROUP,
-    BINDING_PLURAL,
-    BINDING_VERSION,
-    ISVC_GROUP,
-    ISVC_PLURAL,
-    ISVC_VERSION,
-    RUN_GROUP,
-    RUN_PLURAL,
-    RUN_VERSION,
-)
+from registry_sync.domain import metadata  # noqa: E402
 from support.bindings import binding_or_none, condition  # noqa: E402
 from support.cluster import Cluster  # noqa: E402
 from support.cluster_objects import INFERENCE_SERVICES  # noqa: E402
@@ -54,13 +45,13 @@ from support.operator import READY_LINE, RunningOperator, free_port  # noqa: E40
 from support.private_cluster import private_cluster, why_no_control_plane  # noqa: E402
 
 REGISTRY_NAME: Final = "bench-registry"
-LABEL_PREFIX: Final = "modelregistry.opendatahub.io"
-ENABLED_ANNOTATION: Final = "registry-sync.io/enabled"
-TARGET_LABEL: Final = "registry-sync.io/inference-service"
+LABEL_PREFIX: Final = metadata.DEFAULT_LABEL_PREFIX
+ENABLED_ANNOTATION: Final = metadata.ENABLED_ANNOTATION
+TARGET_LABEL: Final = metadata.TARGET_LABEL
 VERSIONS_PER_MODEL: Final = 10
-ISVC_PATH: Final = f"/apis/{ISVC_GROUP}/{ISVC_VERSION}/namespaces/{{ns}}/{ISVC_PLURAL}"
-BINDING_PATH: Final = f"/apis/{BINDING_GROUP}/{BINDING_VERSION}/namespaces/{{ns}}/{BINDING_PLURAL}"
-RUN_PATH: Final = f"/apis/{RUN_GROUP}/{RUN_VERSION}/namespaces/{{ns}}/{RUN_PLURAL}"
+ISVC_PATH: Final = metadata.INFERENCE_SERVICES.collection_path("{ns}")
+BINDING_PATH: Final = metadata.MODEL_BINDINGS.collection_path("{ns}")
+RUN_PATH: Final = metadata.PIPELINE_RUNS.collection_path("{ns}")
 MERGE: Final = {"Content-Type": "application/merge-patch+json"}
 BARE_READY_LINE: Final = "Activity 'load-table' succeeded"
 
@@ -152,7 +143,7 @@ def write_table(path: Path, answers: Mapping[str, Answer]) -> None:
 def inference_service(namespace: str, name: str, uri: str) -> dict[str, Any]:
     """An opted-in InferenceService deploying `uri`, its labels wrong (as in the incident)."""
     return {
-        "apiVersion": f"{ISVC_GROUP}/{ISVC_VERSION}",
+        "apiVersion": metadata.INFERENCE_SERVICES.api_version,
         "kind": "InferenceService",
         "metadata": {
             "name": name,

@@ -18,7 +18,7 @@ SUBCOMMANDS = {
     "audit": ("registry_sync.audit.command", "audit"),
     "demo": ("registry_sync.demo.command", "demo"),
     "dev-registry": ("registry_sync.devregistry.command", "dev_registry"),
-    "run": ("registry_sync.run_command", "run"),
+    "run": ("registry_sync.handlers.command", "run"),
 }
 
 

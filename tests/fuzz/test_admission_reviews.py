@@ -41,21 +41,22 @@ from kopf._core.reactor.inventory import ResourceMemories
 
 from fuzz.generators import deeply_nested, garbage, hostile, huge_text, mutate, text
 from fuzz.harness import EXAMPLES, fuzz
-from registry_sync.admission import PipelineRunAdmission, binding_view
-from registry_sync.bindings import BindingBook, BindingEntry
-from registry_sync.domain.admission import TARGET_LABEL, VERSION_ANNOTATION, BindingView
+from registry_sync.controller.binding_book import BindingBook, BindingEntry
+from registry_sync.controller.metrics import OperatorMetrics
+from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission, binding_view
+from registry_sync.controller.settings import OperatorSettings, WebhookMode
+from registry_sync.domain.admission import BindingView
 from registry_sync.domain.binding import (
     CorrectionHistory,
     GitOpsPolicy,
-    LabelKeys,
     decide_binding,
     read_inference_service,
 )
+from registry_sync.domain.metadata import TARGET_LABEL, VERSION_ANNOTATION, LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.replacement import Cancel, Leave, Replace, decide_without_webhook
 from registry_sync.domain.resolution import resolve
-from registry_sync.handlers import pipeline_runs
-from registry_sync.metrics import OperatorMetrics
+from registry_sync.handlers.triggers import build_kopf_registry
 from registry_sync.webhook.review import MAX_PARAMS, checked
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,
@@ -116,8 +117,7 @@ def _book() -> tuple[BindingBook, dict[str, BindingView]]:
 
 def webhook(book: BindingBook) -> Review:
     """What Kopf's webhook server calls for a review, wired to the operator's handler."""
-    registry = kopf.OperatorRegistry()
-    pipeline_runs.register(registry)
+    registry = build_kopf_registry(OperatorSettings(webhook=WebhookMode.URL))
     runs = references.Resource(
         group="tekton.dev", version="v1", plural="pipelineruns", kind="PipelineRun",
         singular="pipelinerun", namespaced=True, preferred=True,

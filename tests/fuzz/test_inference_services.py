@@ -21,17 +21,17 @@ import pytest
 
 from fuzz.generators import garbage, hostile, mutate, near_valid_uri, storage_uri_input
 from fuzz.harness import EXAMPLES, fuzz
-from registry_sync.admission import binding_view
-from registry_sync.bindings import BindingEntry
-from registry_sync.domain.admission import VERSION_ANNOTATION, Denied, decide_admission
+from registry_sync.controller.binding_book import BindingEntry
+from registry_sync.controller.pipeline_run_admission import binding_view
+from registry_sync.domain.admission import Denied, decide_admission
 from registry_sync.domain.binding import (
     CorrectionHistory,
     GitOpsPolicy,
-    LabelKeys,
     Mode,
     decide_binding,
     read_inference_service,
 )
+from registry_sync.domain.metadata import VERSION_ANNOTATION, LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import ReferenceIndex
 from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from registry_sync.domain import RegistrySnapshot
+from registry_sync.domain.snapshot import RegistrySnapshot
 
 
 class SnapshotAtHand:

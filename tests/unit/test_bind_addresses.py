@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from registry_sync.metrics import OperatorMetrics
-from registry_sync.run_command import liveness_endpoint
-from registry_sync.settings import load_settings
+from registry_sync.controller.metrics import OperatorMetrics
+from registry_sync.controller.settings import load_settings
+from registry_sync.handlers.command import liveness_endpoint
 
 
 def test_both_endpoints_listen_on_every_interface_unless_told() -> None:

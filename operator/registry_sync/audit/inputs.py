@@ -22,8 +22,9 @@ from kubernetes.client.exceptions import ApiException
 
 from registry_sync.audit.registry_records import read_inference_service_records
 from registry_sync.audit.verdicts import RegistryInferenceServiceRecord
+from registry_sync.controller.kube_calls import load_api_client
+from registry_sync.domain.metadata import INFERENCE_SERVICES, PIPELINE_RUNS, Resource
 from registry_sync.domain.snapshot import RegistrySnapshot
-from registry_sync.kube import load_api_client
 from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.errors import RegistryError
 from registry_sync.registry.snapshot_source import RegistrySnapshotSource
@@ -36,24 +37,6 @@ Progress = Callable[[str], None]
 
 class AuditImpossible(Exception):
     """The audit could not read what it needs; the message says what and what to check."""
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    group: str
-    version: str
-    plural: str
-    kind: str
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.plural}.{self.group}/{self.version}"
-
-
-INFERENCE_SERVICES: Final = Resource(
-    "serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"
-)
-PIPELINE_RUNS: Final = Resource("tekton.dev", "v1", "pipelineruns", "PipelineRun")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry_sync.domain.binding import LabelKeys
+from registry_sync.controller.settings import RegistrySettings, SettingsError, load_settings_as
+from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.params import ParamNames
-from registry_sync.settings import RegistrySettings, SettingsError, load_settings_as
 
 AuditSettingsError = SettingsError
 

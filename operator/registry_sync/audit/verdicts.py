@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from registry_sync.domain.admission import TARGET_LABEL
 from registry_sync.domain.binding import (
     InferenceServiceFacts,
-    LabelKeys,
     expected_labels,
     read_inference_service,
 )
 from registry_sync.domain.inference_service import StorageUri
+from registry_sync.domain.metadata import TARGET_LABEL, TARGET_PARAM, LabelKeys
 from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, plan_params
 from registry_sync.domain.reference_index import IndexedArtifact, ReferenceIndex
 from registry_sync.domain.resolution import (
@@ -44,9 +43,6 @@ from registry_sync.domain.resolution import (
     resolve,
 )
 from registry_sync.domain.snapshot import RegistrySnapshot
-
-TARGET_PARAM: Final = "inference_service_name"
-"""The param the public demo's model-testing pipeline names its InferenceService with."""
 
 
 class InferenceServiceVerdict(StrEnum):

@@ -17,18 +17,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from registry_sync.domain.escaping import escaped
+from registry_sync.domain.metadata import INFERENCE_SERVICES, MODEL_BINDINGS, PIPELINE_RUNS
 from registry_sync.domain.resolution import format_instant
-from registry_sync.kopf_settings import (
-    BINDING_GROUP,
-    BINDING_PLURAL,
-    BINDING_VERSION,
-    ISVC_GROUP,
-    ISVC_PLURAL,
-    ISVC_VERSION,
-    RUN_GROUP,
-    RUN_PLURAL,
-    RUN_VERSION,
-)
 
 MERGE_PATCH = "application/merge-patch+json"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -39,7 +29,7 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 _API_FAILURES = (ApiException, urllib3.exceptions.HTTPError)
 
 
-class KubeWriteError(RuntimeError):
+class KubeCallError(RuntimeError):
     """A call to the apiserver failed; the message names the object and the status (or
     that the apiserver could not be reached)."""
 
@@ -84,7 +74,7 @@ class ObjectRef:
 
 
 class KubeObjects:
-    """The handful of API calls the operator makes, each mapped to `KubeWriteError` on failure."""
+    """The handful of API calls the operator makes, each mapped to `KubeCallError` on failure."""
 
     def __init__(self, api_client: client.ApiClient, component: str = "registry-sync") -> None:
         self._custom = client.CustomObjectsApi(api_client)
@@ -96,11 +86,14 @@ class KubeObjects:
         thousands of them)."""
         try:
             result = self._custom.list_namespaced_custom_object(
-                ISVC_GROUP, ISVC_VERSION, namespace, ISVC_PLURAL,
+                INFERENCE_SERVICES.group,
+                INFERENCE_SERVICES.version,
+                namespace,
+                INFERENCE_SERVICES.plural,
                 _headers={"Accept": METADATA_LIST},
-            )  # fmt: skip
+            )
         except _API_FAILURES as error:
-            raise KubeWriteError("listing InferenceServices in", namespace, error) from None
+            raise KubeCallError("listing InferenceServices in", namespace, error) from None
         items = result.get("items") if isinstance(result, dict) else None
         return [item for item in items or [] if isinstance(item, dict)]
 
@@ -117,32 +110,40 @@ class KubeObjects:
             metadata["resourceVersion"] = resource_version
         try:
             result: dict[str, Any] = self._custom.patch_namespaced_custom_object(
-                ISVC_GROUP, ISVC_VERSION, ref.namespace, ISVC_PLURAL, ref.name,
-                {"metadata": metadata}, _content_type=MERGE_PATCH,
-            )  # fmt: skip
+                INFERENCE_SERVICES.group,
+                INFERENCE_SERVICES.version,
+                ref.namespace,
+                INFERENCE_SERVICES.plural,
+                ref.name,
+                {"metadata": metadata},
+                _content_type=MERGE_PATCH,
+            )
         except _API_FAILURES as error:
-            raise KubeWriteError("patching labels of InferenceService", str(ref), error) from None
+            raise KubeCallError("patching labels of InferenceService", str(ref), error) from None
         return result
 
     def find_binding(self, ref: ObjectRef) -> dict[str, Any] | None:
         """One ModelBinding by name, through `list` (the Role grants no `get`)."""
         try:
             result = self._custom.list_namespaced_custom_object(
-                BINDING_GROUP, BINDING_VERSION, ref.namespace, BINDING_PLURAL,
+                MODEL_BINDINGS.group,
+                MODEL_BINDINGS.version,
+                ref.namespace,
+                MODEL_BINDINGS.plural,
                 field_selector=f"metadata.name={ref.name}",
-            )  # fmt: skip
+            )
         except _API_FAILURES as error:
-            raise KubeWriteError("looking up ModelBinding", str(ref), error) from None
+            raise KubeCallError("looking up ModelBinding", str(ref), error) from None
         items: list[dict[str, Any]] = result.get("items", [])
         return items[0] if items else None
 
     def list_bindings(self, namespace: str) -> list[dict[str, Any]]:
         try:
             result = self._custom.list_namespaced_custom_object(
-                BINDING_GROUP, BINDING_VERSION, namespace, BINDING_PLURAL
+                MODEL_BINDINGS.group, MODEL_BINDINGS.version, namespace, MODEL_BINDINGS.plural
             )
         except _API_FAILURES as error:
-            raise KubeWriteError("listing ModelBindings in", namespace, error) from None
+            raise KubeCallError("listing ModelBindings in", namespace, error) from None
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 
@@ -150,31 +151,44 @@ class KubeObjects:
         namespace = body["metadata"]["namespace"]
         try:
             result: dict[str, Any] = self._custom.create_namespaced_custom_object(
-                BINDING_GROUP, BINDING_VERSION, namespace, BINDING_PLURAL, dict(body)
+                MODEL_BINDINGS.group,
+                MODEL_BINDINGS.version,
+                namespace,
+                MODEL_BINDINGS.plural,
+                dict(body),
             )
         except _API_FAILURES as error:
             target = f"{namespace}/{body['metadata']['name']}"
-            raise KubeWriteError("creating ModelBinding", target, error) from None
+            raise KubeCallError("creating ModelBinding", target, error) from None
         return result
 
     def patch_binding_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
         try:
             result: dict[str, Any] = self._custom.patch_namespaced_custom_object_status(
-                BINDING_GROUP, BINDING_VERSION, ref.namespace, BINDING_PLURAL, ref.name,
-                {"status": dict(status)}, _content_type=MERGE_PATCH,
-            )  # fmt: skip
+                MODEL_BINDINGS.group,
+                MODEL_BINDINGS.version,
+                ref.namespace,
+                MODEL_BINDINGS.plural,
+                ref.name,
+                {"status": dict(status)},
+                _content_type=MERGE_PATCH,
+            )
         except _API_FAILURES as error:
-            raise KubeWriteError("updating status of ModelBinding", str(ref), error) from None
+            raise KubeCallError("updating status of ModelBinding", str(ref), error) from None
         return result
 
     def delete_binding(self, ref: ObjectRef) -> None:
         try:
             self._custom.delete_namespaced_custom_object(
-                BINDING_GROUP, BINDING_VERSION, ref.namespace, BINDING_PLURAL, ref.name
+                MODEL_BINDINGS.group,
+                MODEL_BINDINGS.version,
+                ref.namespace,
+                MODEL_BINDINGS.plural,
+                ref.name,
             )
         except _API_FAILURES as error:
             if not (isinstance(error, ApiException) and error.status == 404):
-                raise KubeWriteError("deleting ModelBinding", str(ref), error) from None
+                raise KubeCallError("deleting ModelBinding", str(ref), error) from None
 
     def post_event(self, subject: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Record a core/v1 Event about `subject` (apiVersion, kind, name, namespace, uid)."""
@@ -208,7 +222,7 @@ class KubeObjects:
         try:
             self._core.create_namespaced_event(metadata["namespace"], body)
         except _API_FAILURES as error:
-            raise KubeWriteError(
+            raise KubeCallError(
                 "posting Event about", f"{metadata['namespace']}/{metadata['name']}", error
             ) from None
 
@@ -217,24 +231,31 @@ class KubeObjects:
         namespace = body["metadata"]["namespace"]
         try:
             self._custom.create_namespaced_custom_object(
-                RUN_GROUP, RUN_VERSION, namespace, RUN_PLURAL, dict(body)
+                PIPELINE_RUNS.group,
+                PIPELINE_RUNS.version,
+                namespace,
+                PIPELINE_RUNS.plural,
+                dict(body),
             )
         except _API_FAILURES as error:
             if isinstance(error, ApiException) and error.status == 409:
                 return False
             target = f"{namespace}/{body['metadata']['name']}"
-            raise KubeWriteError("creating PipelineRun", target, error) from None
+            raise KubeCallError("creating PipelineRun", target, error) from None
         return True
 
     def find_pipeline_run(self, ref: ObjectRef) -> dict[str, Any] | None:
         """One PipelineRun by name, through `list` (the no-webhook Role grants no `get`)."""
         try:
             result = self._custom.list_namespaced_custom_object(
-                RUN_GROUP, RUN_VERSION, ref.namespace, RUN_PLURAL,
+                PIPELINE_RUNS.group,
+                PIPELINE_RUNS.version,
+                ref.namespace,
+                PIPELINE_RUNS.plural,
                 field_selector=f"metadata.name={ref.name}",
-            )  # fmt: skip
+            )
         except _API_FAILURES as error:
-            raise KubeWriteError("looking up PipelineRun", str(ref), error) from None
+            raise KubeCallError("looking up PipelineRun", str(ref), error) from None
         items = result.get("items") if isinstance(result, dict) else None
         found = [item for item in items or [] if isinstance(item, dict)]
         return found[0] if found else None
@@ -242,8 +263,13 @@ class KubeObjects:
     def patch_pipeline_run(self, ref: ObjectRef, patch: Mapping[str, Any]) -> None:
         try:
             self._custom.patch_namespaced_custom_object(
-                RUN_GROUP, RUN_VERSION, ref.namespace, RUN_PLURAL, ref.name,
-                dict(patch), _content_type=MERGE_PATCH,
-            )  # fmt: skip
+                PIPELINE_RUNS.group,
+                PIPELINE_RUNS.version,
+                ref.namespace,
+                PIPELINE_RUNS.plural,
+                ref.name,
+                dict(patch),
+                _content_type=MERGE_PATCH,
+            )
         except _API_FAILURES as error:
-            raise KubeWriteError("patching PipelineRun", str(ref), error) from None
+            raise KubeCallError("patching PipelineRun", str(ref), error) from None

@@ -6,7 +6,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from registry_sync.bindings import BindingBook, BindingEntry
+from registry_sync.controller.binding_book import BindingBook, BindingEntry
+from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.domain.admission import (
     AdmissionDecision,
     Admitted,
@@ -15,7 +16,6 @@ from registry_sync.domain.admission import (
     target_of,
 )
 from registry_sync.domain.params import ParamNames
-from registry_sync.metrics import OperatorMetrics
 
 # An InferenceService applied together with its run may not be resolved yet: wait for it,
 # well within the webhook's 5 s timeout.

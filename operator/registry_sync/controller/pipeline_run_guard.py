@@ -14,9 +14,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from registry_sync.admission import PipelineRunAdmission, binding_view
-from registry_sync.bindings import BindingBook
+from registry_sync.controller.binding_book import BindingBook
+from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, ObjectRef
+from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission, binding_view
 from registry_sync.domain.admission import target_of
+from registry_sync.domain.metadata import PIPELINE_RUNS
 from registry_sync.domain.replacement import (
     Cancel,
     LastReady,
@@ -27,7 +29,6 @@ from registry_sync.domain.replacement import (
     left_alone_whatever_the_binding,
     when_copy_name_taken,
 )
-from registry_sync.kube import RUN_GROUP, RUN_VERSION, KubeObjects, KubeWriteError, ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class PipelineRunGuard:
                 case Report(patch=patch, reason=reason, message=message):
                     await asyncio.to_thread(self._kube.patch_pipeline_run, ref, patch)
                     await self._event(body, "Warning", reason, message)
-        except KubeWriteError as error:
+        except KubeCallError as error:
             # The next event of this run (or a restart's listing) tries again.
             log.warning("%s", error)
 
@@ -117,7 +118,7 @@ class PipelineRunGuard:
     async def _event(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         metadata = body.get("metadata", {})
         subject = {
-            "apiVersion": f"{RUN_GROUP}/{RUN_VERSION}",
+            "apiVersion": f"{PIPELINE_RUNS.group}/{PIPELINE_RUNS.version}",
             "kind": "PipelineRun",
             "metadata": {
                 "name": metadata.get("name"),
@@ -127,7 +128,7 @@ class PipelineRunGuard:
         }
         try:
             await asyncio.to_thread(self._kube.post_event, subject, type_, reason, message)
-        except KubeWriteError as error:  # Events are best-effort
+        except KubeCallError as error:  # Events are best-effort
             log.warning("could not post Event %s: %s", reason, error)
 
 

@@ -14,13 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from registry_sync.bindings import BindingBook, BindingEntry
+from registry_sync.controller.binding_book import BindingBook, BindingEntry
+from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, ObjectRef
+from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.domain.binding import (
     BindingDecision,
     EventNote,
     GitOpsPolicy,
     InferenceServiceFacts,
-    LabelKeys,
     Reason,
     decide_binding,
     is_opted_in,
@@ -28,19 +29,11 @@ from registry_sync.domain.binding import (
     recorded_answer,
 )
 from registry_sync.domain.inference_service import StorageUri
+from registry_sync.domain.metadata import INFERENCE_SERVICES, LabelKeys, new_model_binding
 from registry_sync.domain.reference_index import ReferenceIndex, RegistryOwners
 from registry_sync.domain.resolution import Outcome, Resolution, resolve
 from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
 from registry_sync.domain.snapshot import RegistrySnapshot
-from registry_sync.kopf_settings import binding_body
-from registry_sync.kube import (
-    ISVC_GROUP,
-    ISVC_VERSION,
-    KubeObjects,
-    KubeWriteError,
-    ObjectRef,
-)
-from registry_sync.metrics import OperatorMetrics
 from registry_sync.registry.snapshot_source import RegistrySnapshotSource
 
 log = logging.getLogger(__name__)
@@ -96,7 +89,7 @@ class InferenceServiceReconciler:
             items = await asyncio.to_thread(
                 self._kube.list_inference_service_metadata, self._config.namespace
             )
-        except KubeWriteError as error:
+        except KubeCallError as error:
             log.warning("%s; PipelineRuns are decided without waiting for them", error)
             return
         self._book.expect(
@@ -274,7 +267,7 @@ class InferenceServiceReconciler:
                 decision.label_patch,
                 facts.resource_version,
             )
-        except KubeWriteError as error:
+        except KubeCallError as error:
             if error.conflict or error.gone:
                 log.info("%s changed while being corrected; waiting for its next event", ref)
                 return None
@@ -300,7 +293,7 @@ class InferenceServiceReconciler:
                     return None, False
             if _without_nones(decision.status) != _without_nones(previous_status):
                 await asyncio.to_thread(self._kube.patch_binding_status, ref, decision.status)
-        except KubeWriteError as error:
+        except KubeCallError as error:
             log.warning("%s", error)
             if error.gone:
                 # Deleted meanwhile (by the garbage collector, or a person): create it anew.
@@ -318,9 +311,9 @@ class InferenceServiceReconciler:
         of the same name: the garbage collector removes it, and a later event creates ours.
         """
         try:
-            body = binding_body(facts.name, facts.uid, self._config.namespace)
+            body = new_model_binding(facts.name, facts.uid, self._config.namespace)
             created = await asyncio.to_thread(self._kube.create_binding, body)
-        except KubeWriteError as error:
+        except KubeCallError as error:
             if not error.conflict:
                 raise
             existing = await asyncio.to_thread(self._kube.find_binding, ref)
@@ -360,7 +353,7 @@ class InferenceServiceReconciler:
                 await asyncio.to_thread(
                     self._kube.delete_binding, ObjectRef(facts.namespace, facts.name)
                 )
-            except KubeWriteError as error:
+            except KubeCallError as error:
                 log.warning("%s", error)
                 return
             await self._post(
@@ -375,7 +368,7 @@ class InferenceServiceReconciler:
 
     async def _post(self, facts: InferenceServiceFacts, note: EventNote) -> None:
         subject = {
-            "apiVersion": f"{ISVC_GROUP}/{ISVC_VERSION}",
+            "apiVersion": f"{INFERENCE_SERVICES.group}/{INFERENCE_SERVICES.version}",
             "kind": "InferenceService",
             "metadata": {"name": facts.name, "namespace": facts.namespace, "uid": facts.uid},
         }
@@ -383,7 +376,7 @@ class InferenceServiceReconciler:
             await asyncio.to_thread(
                 self._kube.post_event, subject, note.type, note.reason, note.message
             )
-        except KubeWriteError as error:  # Events are best-effort: never let one stop the work.
+        except KubeCallError as error:  # Events are best-effort: never let one stop the work.
             log.warning("could not post Event %s on %s: %s", note.reason, facts.name, error)
 
     def _now_ms(self) -> int:

@@ -9,20 +9,21 @@ from dataclasses import dataclass
 
 import kopf
 
-from registry_sync.admission import PipelineRunAdmission
-from registry_sync.bindings import BindingBook
-from registry_sync.domain.binding import GitOpsPolicy, LabelKeys
+from registry_sync.controller.binding_book import BindingBook
+from registry_sync.controller.kube_calls import KubeObjects, load_api_client
+from registry_sync.controller.metrics import OperatorMetrics
+from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission
+from registry_sync.controller.pipeline_run_guard import PipelineRunGuard
+from registry_sync.controller.reconciler import InferenceServiceReconciler, ReconcilerConfig
+from registry_sync.controller.settings import OperatorSettings, WebhookMode
+from registry_sync.domain.binding import GitOpsPolicy
+from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import RegistryOwners
 from registry_sync.domain.safe_names import NamePolicy
-from registry_sync.kube import KubeObjects, load_api_client
-from registry_sync.metrics import OperatorMetrics
-from registry_sync.reconciler import InferenceServiceReconciler, ReconcilerConfig
 from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.errors import RegistryError
 from registry_sync.registry.snapshot_source import RegistrySnapshotSource
-from registry_sync.run_guard import PipelineRunGuard
-from registry_sync.settings import OperatorSettings, WebhookMode
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from registry_sync.domain.escaping import escaped
+from registry_sync.domain.metadata import (
+    ORIGINAL_PARAMS_ANNOTATION,
+    TARGET_LABEL,
+    VERSION_ANNOTATION,
+)
 from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, plan_params
 
-TARGET_LABEL: Final = "registry-sync.io/inference-service"
-ORIGINAL_PARAMS_ANNOTATION: Final = "registry-sync.io/original-params"
-VERSION_ANNOTATION: Final = "registry-sync.io/model-version-id"
 _SHOWN_NAME: Final = 253  # the longest valid object name
 
 

@@ -25,26 +25,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any
 
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.inference_service import DeployedModel, read_deployed_model
-from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
-from registry_sync.domain.resolution import (
+from registry_sync.domain.metadata import (
+    ENABLED_ANNOTATION,
+    MODE_ANNOTATION,
     PIN_ANNOTATION,
-    Outcome,
-    Resolution,
-    format_instant,
+    LabelKeys,
 )
+from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
+from registry_sync.domain.resolution import Outcome, Resolution, format_instant
 from registry_sync.domain.safe_names import (
     DEFAULT_NAME_POLICY,
     NamePolicy,
     UnsafeName,
     unsafe_names,
 )
-
-ENABLED_ANNOTATION: Final = "registry-sync.io/enabled"
-MODE_ANNOTATION: Final = "registry-sync.io/mode"
 
 
 class Mode(StrEnum):
@@ -63,28 +61,6 @@ class Reason(StrEnum):
     LABELS_OUT_OF_SYNC = "LabelsOutOfSync"
     LABEL_PATCH_FAILED = "LabelPatchFailed"
     UNSAFE_REGISTRY_NAME = "UnsafeRegistryName"
-
-
-@dataclass(frozen=True, slots=True)
-class LabelKeys:
-    """The three modelregistry labels under one configurable prefix."""
-
-    prefix: str = "modelregistry.opendatahub.io"
-
-    @property
-    def registered_model_id(self) -> str:
-        return f"{self.prefix}/registered-model-id"
-
-    @property
-    def model_version_id(self) -> str:
-        return f"{self.prefix}/model-version-id"
-
-    @property
-    def registry_name(self) -> str:
-        return f"{self.prefix}/name"
-
-    def all(self) -> tuple[str, str, str]:
-        return (self.registered_model_id, self.model_version_id, self.registry_name)
 
 
 @dataclass(frozen=True, slots=True)

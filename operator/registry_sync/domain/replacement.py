@@ -23,20 +23,22 @@ from datetime import datetime
 from typing import Any, Final
 
 from registry_sync.domain.admission import (
-    VERSION_ANNOTATION,
     Admitted,
     BindingView,
     Denied,
     decide_admission,
     target_of,
 )
+from registry_sync.domain.metadata import (
+    CANCELLED_BECAUSE_ANNOTATION,
+    KEPT_RUNNING_ANNOTATION,
+    REPLACED_BY_ANNOTATION,
+    REPLACEMENT_OF_ANNOTATION,
+    REPLACEMENT_OF_LABEL,
+    VERSION_ANNOTATION,
+)
 from registry_sync.domain.params import ParamNames
 
-REPLACED_BY_ANNOTATION: Final = "registry-sync.io/replaced-by"
-REPLACEMENT_OF_LABEL: Final = "registry-sync.io/replacement-of"
-REPLACEMENT_OF_ANNOTATION: Final = "registry-sync.io/replacement-of"
-CANCELLED_BECAUSE_ANNOTATION: Final = "registry-sync.io/cancelled-because"
-KEPT_RUNNING_ANNOTATION: Final = "registry-sync.io/kept-running-because"
 REPLACEMENT_NAME_TAKEN: Final = "ReplacementNameTaken"
 BINDING_NOT_READY: Final = "BindingNotReady"
 PENDING: Final = "PipelineRunPending"

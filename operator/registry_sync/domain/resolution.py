@@ -20,6 +20,7 @@ from registry_sync.domain.inference_service import (
     StorageUri,
     UnsupportedStorage,
 )
+from registry_sync.domain.metadata import PIN_ANNOTATION
 from registry_sync.domain.reference_index import IndexedArtifact, ReferenceIndex
 from registry_sync.domain.references import (
     InvalidStorageUri,
@@ -30,8 +31,6 @@ from registry_sync.domain.references import (
     parse_storage_uri,
 )
 from registry_sync.domain.snapshot import RegistrySnapshot, State
-
-PIN_ANNOTATION: Final = "registry-sync.io/model-version-id"
 
 
 class Outcome(StrEnum):

@@ -1,20 +1,5 @@
-"""Kopf handlers: thin glue from watch events to the reconciler. No domain rules live here."""
+"""Kopf handlers: thin glue from watch events and admission reviews to the controller.
 
-from __future__ import annotations
-
-import kopf
-
-from registry_sync.handlers import inference_services, lifecycle, pipeline_runs
-from registry_sync.settings import OperatorSettings, WebhookMode
-
-
-def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
-    """Every handler the operator runs with these settings, in a registry of its own."""
-    registry = kopf.OperatorRegistry()
-    lifecycle.register(registry)
-    inference_services.register(registry)
-    if settings.webhook is WebhookMode.OFF:
-        pipeline_runs.register_without_webhook(registry)
-    else:
-        pipeline_runs.register(registry)
-    return registry
+Each handler is a top-level function of this package; `triggers.py` declares which event
+calls which. No domain rules live here.
+"""

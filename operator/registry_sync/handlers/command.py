@@ -8,9 +8,9 @@ from typing import Any
 import click
 import kopf
 
-from registry_sync.handlers import build_registry
-from registry_sync.log_format import configure_logging
-from registry_sync.settings import OperatorSettings, SettingsError, load_settings
+from registry_sync.controller.log_format import configure_logging
+from registry_sync.controller.settings import OperatorSettings, SettingsError, load_settings
+from registry_sync.handlers.triggers import build_kopf_registry
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -109,7 +109,7 @@ def liveness_endpoint(settings: OperatorSettings) -> str | None:
 def run_operator(settings: OperatorSettings, namespace: str) -> None:
     """Kopf embedded, in this thread, until SIGINT/SIGTERM."""
     kopf.run(
-        registry=build_registry(settings),
+        registry=build_kopf_registry(settings),
         namespaces=[namespace],
         standalone=True,
         liveness_endpoint=liveness_endpoint(settings),

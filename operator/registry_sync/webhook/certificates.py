@@ -1,6 +1,6 @@
 """A throw-away CA and serving certificate for `--webhook url` (local runs and tests).
 
-Made with `cryptography` (`registry_sync.certificate_authority`): Kopf's own self-signed
+Made with `cryptography` (`registry_sync.certificates.authority`): Kopf's own self-signed
 path needs oscrypto, which cannot find libcrypto on OpenSSL 3.0.x. In a cluster the
 certificate comes from service-ca or cert-manager instead, so the operator imports
 `cryptography` only when it makes one here.
@@ -24,7 +24,7 @@ class ServingCertificate:
 
 def make_serving_certificate(folder: Path, hosts: list[str], days: int = 365) -> ServingCertificate:
     """Write `tls.crt`/`tls.key` for `hosts` (names or IPs) into `folder`, signed by a new CA."""
-    from registry_sync import certificate_authority as authority  # only when one is made
+    from registry_sync.certificates import authority  # only when one is made
 
     validity = datetime.timedelta(days=days)
     ca_key, ca_name = authority.new_key(), authority.name(_CA_NAME)

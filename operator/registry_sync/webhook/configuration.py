@@ -15,7 +15,7 @@ from typing import Any, Final
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from registry_sync.domain.admission import TARGET_LABEL
+from registry_sync.domain.metadata import TARGET_LABEL
 
 HANDLER_ID: Final = "pipelinerun-params"
 TIMEOUT_SECONDS: Final = 5

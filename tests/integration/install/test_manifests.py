@@ -17,9 +17,9 @@ from integration.install.installation import (
     render,
     render_as_shipped,
 )
+from registry_sync.controller.settings import ENV_PREFIX, OperatorSettings
+from registry_sync.handlers.command import run
 from registry_sync.registry.bearer_token import may_carry_a_token
-from registry_sync.run_command import run
-from registry_sync.settings import ENV_PREFIX, OperatorSettings
 from registry_sync.webhook.configuration import (
     SERVICE_NAME,
     build_configuration,

@@ -8,8 +8,9 @@ running model-testing runs with the right params were cancelled). Runs that are 
 still be cancelled once the InferenceServices are known.
 
 Whether a run's event beats its target's reconciliation depends on the machine's speed; the
-ordering itself is pinned down in tests/unit/test_run_guard_startup.py. This test proves the
-start-up listing (metadata only) works against a real apiserver and holds no decision forever.
+ordering itself is pinned down in tests/unit/controller/test_pipeline_run_guard_startup.py.
+This test proves the start-up listing (metadata only) works against a real apiserver and
+holds no decision forever.
 """
 
 from __future__ import annotations

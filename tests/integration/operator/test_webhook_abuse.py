@@ -1,6 +1,6 @@
 """The webhook's limits, seen from the apiserver: a genuine large run still goes through, a
 flood of params is refused with a message that says why (tests/fuzz/test_webhook_http.py
-POSTs the hostile bodies straight to the port; tests/unit/test_webhook_server.py covers
+POSTs the hostile bodies straight to the port; tests/unit/webhook/test_server.py covers
 the server's limits one by one)."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from registry_sync.domain import (
+from registry_sync.domain.snapshot import (
     ModelArtifact,
     ModelVersion,
     RegisteredModel,

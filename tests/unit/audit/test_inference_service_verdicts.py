@@ -12,7 +12,7 @@ from registry_sync.audit.verdicts import (
     InferenceServiceVerdict,
     audit_namespace,
 )
-from registry_sync.domain import RegistrySnapshot
+from registry_sync.domain.snapshot import RegistrySnapshot
 from unit.audit.scenario import (
     COMPARISON_URI,
     DEPLOYED_URI,

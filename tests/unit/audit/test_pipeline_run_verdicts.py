@@ -15,7 +15,7 @@ from registry_sync.audit.verdicts import (
     is_model_testing_run,
     read_run_status,
 )
-from registry_sync.domain import ParamNames
+from registry_sync.domain.params import ParamNames
 from unit.audit.scenario import (
     INCIDENT_PARAMS,
     ISVC,

@@ -11,10 +11,10 @@ from registry_sync.audit.verdicts import (
     audit_namespace,
     find_tag_reuse,
 )
-from registry_sync.domain import (
+from registry_sync.domain.reference_index import ReferenceIndex
+from registry_sync.domain.snapshot import (
     ModelArtifact,
     ModelVersion,
-    ReferenceIndex,
     RegisteredModel,
     RegistrySnapshot,
     State,

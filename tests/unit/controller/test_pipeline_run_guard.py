@@ -13,35 +13,41 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from registry_sync.admission import PipelineRunAdmission
-from registry_sync.bindings import BindingBook, BindingEntry
-from registry_sync.domain import ModelArtifact, ModelVersion, RegisteredModel, RegistrySnapshot
-from registry_sync.domain.binding import GitOpsPolicy, LabelKeys, read_inference_service
-from registry_sync.domain.params import ParamNames
-from registry_sync.domain.reference_index import RegistryOwners
-from registry_sync.domain.replacement import (
+from registry_sync.controller.binding_book import BindingBook, BindingEntry
+from registry_sync.controller.metrics import OperatorMetrics
+from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission
+from registry_sync.controller.pipeline_run_guard import PipelineRunGuard
+from registry_sync.controller.reconciler import InferenceServiceReconciler, ReconcilerConfig
+from registry_sync.domain.binding import GitOpsPolicy, read_inference_service
+from registry_sync.domain.metadata import (
     CANCELLED_BECAUSE_ANNOTATION,
     KEPT_RUNNING_ANNOTATION,
     REPLACED_BY_ANNOTATION,
     REPLACEMENT_OF_ANNOTATION,
-    replacement_name,
+    LabelKeys,
 )
-from registry_sync.metrics import OperatorMetrics
-from registry_sync.reconciler import InferenceServiceReconciler, ReconcilerConfig
-from registry_sync.run_guard import PipelineRunGuard
+from registry_sync.domain.params import ParamNames
+from registry_sync.domain.reference_index import RegistryOwners
+from registry_sync.domain.replacement import replacement_name
+from registry_sync.domain.snapshot import (
+    ModelArtifact,
+    ModelVersion,
+    RegisteredModel,
+    RegistrySnapshot,
+)
+from unit.controller.test_pipeline_run_guard_startup import (
+    RIGHT_VERSION,
+    ServiceWrites,
+    SnapshotAtHand,
+    running_run,
+    stored,
+)
 from unit.domain.seed import (
     DEPLOYED_URI,
     INFERENCE_SERVICE_NAME,
     NAMESPACE,
     seed_inference_service,
     seed_snapshot,
-)
-from unit.test_run_guard_startup import (
-    RIGHT_VERSION,
-    ServiceWrites,
-    SnapshotAtHand,
-    running_run,
-    stored,
 )
 
 CREATED_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z

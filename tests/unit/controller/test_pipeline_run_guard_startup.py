@@ -14,13 +14,14 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from registry_sync.admission import PipelineRunAdmission
-from registry_sync.bindings import BindingBook
-from registry_sync.domain.binding import GitOpsPolicy, LabelKeys
+from registry_sync.controller.binding_book import BindingBook
+from registry_sync.controller.metrics import OperatorMetrics
+from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission
+from registry_sync.controller.pipeline_run_guard import PipelineRunGuard
+from registry_sync.controller.reconciler import InferenceServiceReconciler, ReconcilerConfig
+from registry_sync.domain.binding import GitOpsPolicy
+from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.params import ParamNames
-from registry_sync.metrics import OperatorMetrics
-from registry_sync.reconciler import InferenceServiceReconciler, ReconcilerConfig
-from registry_sync.run_guard import PipelineRunGuard
 from support.snapshot_sources import SnapshotAtHand
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,

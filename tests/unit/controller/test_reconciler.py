@@ -14,12 +14,13 @@ from typing import Any
 
 import urllib3
 
-from registry_sync.bindings import BindingBook
-from registry_sync.domain import State
-from registry_sync.domain.binding import GitOpsPolicy, LabelKeys
-from registry_sync.kube import KubeWriteError
-from registry_sync.metrics import OperatorMetrics
-from registry_sync.reconciler import InferenceServiceReconciler, ReconcilerConfig
+from registry_sync.controller.binding_book import BindingBook
+from registry_sync.controller.kube_calls import KubeCallError
+from registry_sync.controller.metrics import OperatorMetrics
+from registry_sync.controller.reconciler import InferenceServiceReconciler, ReconcilerConfig
+from registry_sync.domain.binding import GitOpsPolicy
+from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.snapshot import State
 from support.snapshot_sources import SnapshotAtHand
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,
@@ -116,7 +117,7 @@ class UnreachableForStatus(RecordingKube):
     def patch_binding_status(self, ref: Any, status: Mapping[str, Any]) -> dict[str, Any]:
         if not self.reachable:
             unreachable = urllib3.exceptions.MaxRetryError(None, "/apis", "connection refused")  # type: ignore[arg-type]
-            raise KubeWriteError("updating status of ModelBinding", str(ref), unreachable)
+            raise KubeCallError("updating status of ModelBinding", str(ref), unreachable)
         return super().patch_binding_status(ref, status)
 
 

@@ -6,9 +6,9 @@ import asyncio
 from types import SimpleNamespace
 from typing import cast
 
+from registry_sync.controller.services import Services, refresh_forever, snapshot_max_age_s
+from registry_sync.controller.settings import OperatorSettings
 from registry_sync.registry import RegistryUnavailable
-from registry_sync.services import Services, refresh_forever, snapshot_max_age_s
-from registry_sync.settings import OperatorSettings
 
 
 class FailingSource:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from registry_sync.audit.settings import load_audit_settings
-from registry_sync.run_command import run
-from registry_sync.settings import SettingsError, WebhookMode, load_settings
+from registry_sync.controller.settings import SettingsError, WebhookMode, load_settings
+from registry_sync.handlers.command import run
 
 ENV_PREFIX = "REGISTRY_SYNC_"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry_sync.domain import (
+from registry_sync.domain.snapshot import (
     ModelArtifact,
     ModelVersion,
     RegisteredModel,

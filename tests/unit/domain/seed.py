@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry_sync.domain import (
+from registry_sync.domain.admission import BindingView
+from registry_sync.domain.snapshot import (
     ModelArtifact,
     ModelVersion,
     RegisteredModel,
     RegistrySnapshot,
 )
-from registry_sync.domain.admission import BindingView
 
 DEPLOYED_URI = (
     "oci://image-registry.openshift-image-registry.svc:5000/private-ai-demo/"

@@ -18,9 +18,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry_sync.domain.admission import (
-    ORIGINAL_PARAMS_ANNOTATION,
-    TARGET_LABEL,
-    VERSION_ANNOTATION,
     Admitted,
     BindingView,
     Denied,
@@ -28,6 +25,11 @@ from registry_sync.domain.admission import (
     target_of,
 )
 from registry_sync.domain.escaping import escaped
+from registry_sync.domain.metadata import (
+    ORIGINAL_PARAMS_ANNOTATION,
+    TARGET_LABEL,
+    VERSION_ANNOTATION,
+)
 from registry_sync.domain.params import ParamNames
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,

@@ -15,34 +15,29 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.domain import (
-    Candidate,
-    DeployedModel,
-    MissingStorageUri,
-    ModelArtifact,
-    Outcome,
-    RegistrySnapshot,
-    Resolution,
-    ServedName,
-    ServedNameSource,
-    StorageUri,
-    UnsupportedStorage,
-    format_instant,
-    resolve,
-)
 from registry_sync.domain.binding import (
     BindingDecision,
     CorrectionHistory,
     EventNote,
     GitOpsPolicy,
     InferenceServiceFacts,
-    LabelKeys,
     Mode,
     decide_binding,
     expected_labels,
     is_opted_in,
     read_inference_service,
 )
+from registry_sync.domain.inference_service import (
+    DeployedModel,
+    MissingStorageUri,
+    ServedName,
+    ServedNameSource,
+    StorageUri,
+    UnsupportedStorage,
+)
+from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.resolution import Candidate, Outcome, Resolution, format_instant, resolve
+from registry_sync.domain.snapshot import ModelArtifact, RegistrySnapshot
 from unit.domain.seed import (
     DEPLOYED_URI,
     INFERENCE_SERVICE_NAME,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.domain import (
+from registry_sync.domain.inference_service import (
     DeployedModel,
     MissingStorageUri,
     ServedName,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.domain import (
+from registry_sync.domain.params import (
     InvalidParamNames,
     ModelNames,
     ParamChange,

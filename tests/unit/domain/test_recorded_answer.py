@@ -15,15 +15,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.domain import Outcome, RegistrySnapshot, Resolution, resolve
 from registry_sync.domain.binding import (
     CorrectionHistory,
     GitOpsPolicy,
-    LabelKeys,
     decide_binding,
     read_inference_service,
     recorded_answer,
 )
+from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.resolution import Outcome, Resolution, resolve
+from registry_sync.domain.snapshot import RegistrySnapshot
 from unit.domain.seed import SNAPSHOT_TAKEN_AT_MS, seed_inference_service, seed_snapshot
 from unit.domain.strategies import JSON_SCALARS, json_values
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.domain import (
+from registry_sync.domain.reference_index import ReferenceIndex
+from registry_sync.domain.references import parse_storage_uri
+from registry_sync.domain.snapshot import (
     ModelArtifact,
     ModelVersion,
-    ReferenceIndex,
     RegisteredModel,
     RegistrySnapshot,
     State,
-    parse_storage_uri,
 )
 from unit.domain.seed import DEPLOYED_URI, seed_snapshot
 

@@ -18,19 +18,19 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from registry_sync.domain.admission import (
-    ORIGINAL_PARAMS_ANNOTATION,
-    TARGET_LABEL,
-    VERSION_ANNOTATION,
-    BindingView,
-)
-from registry_sync.domain.params import ParamNames
-from registry_sync.domain.replacement import (
+from registry_sync.domain.admission import BindingView
+from registry_sync.domain.metadata import (
     CANCELLED_BECAUSE_ANNOTATION,
     KEPT_RUNNING_ANNOTATION,
+    ORIGINAL_PARAMS_ANNOTATION,
     REPLACED_BY_ANNOTATION,
     REPLACEMENT_OF_ANNOTATION,
     REPLACEMENT_OF_LABEL,
+    TARGET_LABEL,
+    VERSION_ANNOTATION,
+)
+from registry_sync.domain.params import ParamNames
+from registry_sync.domain.replacement import (
     Cancel,
     LastReady,
     Leave,

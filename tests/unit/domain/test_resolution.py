@@ -8,22 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.domain import (
+from registry_sync.domain.inference_service import MissingStorageUri, StorageUri, UnsupportedStorage
+from registry_sync.domain.reference_index import ReferenceIndex, RegistryOwners
+from registry_sync.domain.references import parse_storage_uri
+from registry_sync.domain.resolution import (
     Candidate,
-    MissingStorageUri,
     Outcome,
-    ReferenceIndex,
-    RegistrySnapshot,
     Resolution,
-    State,
-    StorageUri,
-    UnsupportedStorage,
     format_age,
     format_instant,
-    parse_storage_uri,
     resolve,
 )
-from registry_sync.domain.reference_index import RegistryOwners
+from registry_sync.domain.snapshot import RegistrySnapshot, State
 from unit.domain.registry_data import Version, registry_of
 
 SHA_A = "sha256:" + "a" * 64

@@ -13,29 +13,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.domain import (
-    ModelArtifact,
-    RegisteredModel,
-    RegistrySnapshot,
-    Resolution,
-    resolve,
-)
 from registry_sync.domain.binding import (
     BindingDecision,
     CorrectionHistory,
     GitOpsPolicy,
     InferenceServiceFacts,
-    LabelKeys,
     decide_binding,
     read_inference_service,
     recorded_answer,
 )
 from registry_sync.domain.escaping import escaped, is_unsafe_character
+from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.resolution import Resolution, resolve
 from registry_sync.domain.safe_names import (
     MAX_NAME_LENGTH,
     InvalidNamePattern,
     NamePolicy,
 )
+from registry_sync.domain.snapshot import ModelArtifact, RegisteredModel, RegistrySnapshot
 from unit.domain.seed import (
     SNAPSHOT_TAKEN_AT_MS,
     seed_inference_service,
