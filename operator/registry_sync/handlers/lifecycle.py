@@ -13,7 +13,7 @@ import kopf
 from registry_sync.controller import kopf_settings
 from registry_sync.controller.services import Services, start_services
 from registry_sync.controller.settings import OperatorSettings, WebhookMode
-from registry_sync.domain.metadata import TARGET_LABEL
+from registry_sync.domain.metadata import PIPELINE_RUNS, TARGET_LABEL
 from registry_sync.webhook.server import configure_webhook
 
 
@@ -35,5 +35,5 @@ def configure_kopf(kopf_options: kopf.OperatorSettings, settings: OperatorSettin
     kopf_settings.configure(kopf_options)
     if settings.webhook is WebhookMode.OFF:
         # Only opted-in runs reach the process: unrelated runs cost nothing.
-        key = kopf_settings.PIPELINE_RUNS.group, kopf_settings.PIPELINE_RUNS.plural
+        key = PIPELINE_RUNS.group, PIPELINE_RUNS.plural
         kopf_options.watching.label_selectors[key] = TARGET_LABEL
