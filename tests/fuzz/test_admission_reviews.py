@@ -46,12 +46,8 @@ from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission, binding_view
 from registry_sync.controller.settings import OperatorSettings, WebhookMode
 from registry_sync.domain.admission import BindingView
-from registry_sync.domain.binding import (
-    CorrectionHistory,
-    GitOpsPolicy,
-    decide_binding,
-    read_inference_service,
-)
+from registry_sync.domain.binding import CorrectionHistory, GitOpsPolicy, decide_binding
+from registry_sync.domain.inference_service import read_inference_service
 from registry_sync.domain.metadata import TARGET_LABEL, VERSION_ANNOTATION, LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.replacement import Cancel, Leave, Replace, decide_without_webhook
@@ -95,9 +91,7 @@ def _entry(body: dict[str, Any], registry_current: bool) -> BindingEntry:
     return BindingEntry(
         facts=facts,
         resolution=resolution,
-        ready=decision.ready,
-        ready_reason=decision.ready_reason,
-        ready_message=decision.ready_message,
+        decision=decision,
     )
 
 

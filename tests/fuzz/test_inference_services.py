@@ -24,13 +24,8 @@ from fuzz.harness import EXAMPLES, fuzz
 from registry_sync.controller.binding_book import BindingEntry
 from registry_sync.controller.pipeline_run_admission import binding_view
 from registry_sync.domain.admission import Denied, decide_admission
-from registry_sync.domain.binding import (
-    CorrectionHistory,
-    GitOpsPolicy,
-    Mode,
-    decide_binding,
-    read_inference_service,
-)
+from registry_sync.domain.binding import CorrectionHistory, GitOpsPolicy, decide_binding
+from registry_sync.domain.inference_service import Mode, read_inference_service
 from registry_sync.domain.metadata import VERSION_ANNOTATION, LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import ReferenceIndex
@@ -196,9 +191,7 @@ def check_reconcile(body: Any, rng: random.Random) -> None:
     entry = BindingEntry(
         facts=facts,
         resolution=resolution,
-        ready=decision.ready,
-        ready_reason=decision.ready_reason,
-        ready_message=decision.ready_message,
+        decision=decision,
     )
     view = binding_view(entry)
     run = {

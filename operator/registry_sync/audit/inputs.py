@@ -20,8 +20,8 @@ import urllib3.exceptions
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from registry_sync.audit.findings import RegistryInferenceServiceRecord
 from registry_sync.audit.registry_records import read_inference_service_records
-from registry_sync.audit.verdicts import RegistryInferenceServiceRecord
 from registry_sync.controller.kube_calls import load_api_client
 from registry_sync.domain.metadata import INFERENCE_SERVICES, PIPELINE_RUNS, Resource
 from registry_sync.domain.snapshot import RegistrySnapshot

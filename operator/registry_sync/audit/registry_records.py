@@ -8,7 +8,7 @@ filtered by name here, client-side: the real server's filtering is not relied on
 
 from __future__ import annotations
 
-from registry_sync.audit.verdicts import RegistryInferenceServiceRecord
+from registry_sync.audit.findings import RegistryInferenceServiceRecord
 from registry_sync.registry.client import RegistryClient
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from registry_sync.audit.verdicts import (
+from registry_sync.audit.findings import (
     AuditReport,
     InferenceServiceFinding,
     InferenceServiceVerdict,
@@ -26,7 +26,7 @@ from registry_sync.audit.verdicts import (
     TagReuse,
 )
 from registry_sync.domain.escaping import escaped
-from registry_sync.domain.resolution import Candidate, format_instant
+from registry_sync.domain.resolution import Candidate, format_instant, version_document
 
 SCHEMA_VERSION: Final = 1
 WIDTH: Final = 120
@@ -108,10 +108,7 @@ def _claim_document(claim: LabelClaim, *, version: bool = False) -> dict[str, An
 
 def _candidate_document(candidate: Candidate) -> dict[str, Any]:
     return {
-        "registeredModelId": candidate.registered_model_id,
-        "registeredModelName": candidate.registered_model_name,
-        "modelVersionId": candidate.model_version_id,
-        "modelVersionName": candidate.model_version_name,
+        **version_document(candidate),
         "modelArtifactId": candidate.artifact_id,
         "uri": candidate.artifact_uri,
     }
@@ -133,10 +130,7 @@ def _service_document(finding: InferenceServiceFinding) -> dict[str, Any]:
         "registry": {
             "outcome": resolution.outcome.value,
             "message": resolution.message,
-            "registeredModelId": resolution.registered_model_id,
-            "registeredModelName": resolution.registered_model_name,
-            "modelVersionId": resolution.model_version_id,
-            "modelVersionName": resolution.model_version_name,
+            **version_document(resolution),
             "modelArtifactId": resolution.artifact_id,
             "candidates": [_candidate_document(c) for c in resolution.candidates],
         },

@@ -1,4 +1,6 @@
-"""The operator's own in-memory map of bindings, one entry per opted-in InferenceService.
+"""The operator's own in-memory map of bindings, one entry per opted-in InferenceService:
+the one store of binding state (entries, the ModelBindings found at start-up, the
+InferenceServices seen without the opt-in, and each binding's last Ready period).
 
 Fed by the InferenceService handlers; read by the admission webhook, which must answer from
 memory. Deliberately not a Kopf index: Kopf's index readiness goes quadratic with many
@@ -11,25 +13,47 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from registry_sync.domain.binding import CorrectionHistory, InferenceServiceFacts
+from registry_sync.domain.binding import BindingDecision, CorrectionHistory
+from registry_sync.domain.inference_service import InferenceServiceFacts
+from registry_sync.domain.model_binding import RecordedBinding
 from registry_sync.domain.resolution import Resolution
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class BindingEntry:
-    """What the operator knows and last wrote about one InferenceService."""
+    """What the operator knows and last wrote about one opted-in InferenceService.
+
+    `decision` is the core's last decision (readiness, label corrections, the status to
+    write); `written_status` the status as last written to the ModelBinding (None: unknown,
+    the write failed); `write_failed` says a label patch or status write was refused, so the
+    next registry refresh tries again (no watch event follows a failed write).
+    """
 
     facts: InferenceServiceFacts
     resolution: Resolution | None = None
-    history: CorrectionHistory = field(default_factory=CorrectionHistory)
-    status: Mapping[str, Any] | None = None  # as last written to the ModelBinding
+    decision: BindingDecision | None = None
+    written_status: Mapping[str, Any] | None = None
     binding_uid: str | None = None  # None until the ModelBinding is known to exist
-    ready: bool = False
-    ready_reason: str = ""
-    ready_message: str = ""
+    write_failed: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.decision is not None and self.decision.ready
+
+    @property
+    def ready_reason(self) -> str:
+        return self.decision.ready_reason if self.decision is not None else ""
+
+    @property
+    def ready_message(self) -> str:
+        return self.decision.ready_message if self.decision is not None else ""
+
+    @property
+    def history(self) -> CorrectionHistory:
+        return self.decision.history if self.decision is not None else CorrectionHistory()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +78,9 @@ class BindingBook:
         self._entries: dict[str, BindingEntry] = {}
         self._ready_periods: dict[str, ReadyPeriod] = {}
         self._unmanaged: set[str] = set()  # InferenceServices seen without the opt-in
+        # ModelBindings found at start-up, until their InferenceService is reconciled: after
+        # a restart, the answer they record is the last known one (`RecordedBinding`).
+        self._found: dict[str, RecordedBinding] = {}
         self._changed = asyncio.Condition()
         # Opted-in InferenceServices listed at start-up and not reconciled yet (see `expect`).
         self._awaited: set[str] = set()
@@ -97,6 +124,18 @@ class BindingBook:
     def get(self, name: str) -> BindingEntry | None:
         return self._entries.get(name)
 
+    def record_found(self, bindings: Mapping[str, RecordedBinding]) -> None:
+        """The namespace's ModelBindings as read at start-up, by name."""
+        self._found.update(bindings)
+
+    def found(self, name: str) -> RecordedBinding | None:
+        """The ModelBinding of that name found at start-up, unless dropped since."""
+        return self._found.get(name)
+
+    def drop_found(self, name: str) -> RecordedBinding | None:
+        """Forget a found ModelBinding (it was deleted, or its InferenceService opted out)."""
+        return self._found.pop(name, None)
+
     def __iter__(self) -> Iterator[BindingEntry]:
         return iter(list(self._entries.values()))
 
@@ -121,6 +160,7 @@ class BindingBook:
 
     async def forget(self, name: str) -> BindingEntry | None:
         entry = self._entries.pop(name, None)
+        self._found.pop(name, None)
         self._ready_periods.pop(name, None)
         self._settled(name)
         async with self._changed:

@@ -6,7 +6,9 @@ Nothing here decides anything; callers pass in what the domain core decided.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +19,15 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from registry_sync.domain.escaping import escaped
-from registry_sync.domain.metadata import INFERENCE_SERVICES, MODEL_BINDINGS, PIPELINE_RUNS
+from registry_sync.domain.metadata import (
+    INFERENCE_SERVICES,
+    MODEL_BINDINGS,
+    PIPELINE_RUNS,
+    Resource,
+)
 from registry_sync.domain.resolution import format_instant
+
+log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -273,3 +282,24 @@ class KubeObjects:
             )
         except _API_FAILURES as error:
             raise KubeCallError("patching PipelineRun", str(ref), error) from None
+
+
+async def post_event_best_effort(
+    kube: KubeObjects,
+    resource: Resource,
+    metadata: Mapping[str, Any],
+    note: tuple[str, str, str],
+) -> None:
+    """Post an Event (type, reason, message) about the object of `resource` whose
+    `metadata` is given. Events are best-effort: a refusal is logged, never raised."""
+    subject = {
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "metadata": {key: metadata.get(key) for key in ("name", "namespace", "uid")},
+    }
+    type_, reason, message = note
+    try:
+        await asyncio.to_thread(kube.post_event, subject, type_, reason, message)
+    except KubeCallError as error:
+        name = f"{metadata.get('namespace')}/{metadata.get('name')}"
+        log.warning("could not post Event %s on %s %s: %s", reason, resource.kind, name, error)

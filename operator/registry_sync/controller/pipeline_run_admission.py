@@ -13,9 +13,9 @@ from registry_sync.domain.admission import (
     Admitted,
     BindingView,
     decide_admission,
-    target_of,
 )
 from registry_sync.domain.params import ParamNames
+from registry_sync.domain.pipeline_run import label_target
 
 # An InferenceService applied together with its run may not be resolved yet: wait for it,
 # well within the webhook's 5 s timeout.
@@ -48,7 +48,7 @@ class PipelineRunAdmission:
 
         A target not resolved yet (applied together with the run) is waited for briefly.
         """
-        target = target_of(run)
+        target = label_target(run)
         if target is None:
             return None, False
         entry = self._book.get(target)

@@ -15,10 +15,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry_sync.controller.binding_book import BindingBook
-from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, ObjectRef
+from registry_sync.controller.kube_calls import (
+    KubeCallError,
+    KubeObjects,
+    ObjectRef,
+    post_event_best_effort,
+)
 from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission, binding_view
-from registry_sync.domain.admission import target_of
 from registry_sync.domain.metadata import PIPELINE_RUNS
+from registry_sync.domain.pipeline_run import label_target
 from registry_sync.domain.replacement import (
     Cancel,
     LastReady,
@@ -109,7 +114,7 @@ class PipelineRunGuard:
         await self._event(body, "Normal", "Replaced", action.message)
 
     def _last_ready(self, body: Mapping[str, Any]) -> LastReady | None:
-        target = target_of(body)
+        target = label_target(body)
         period = self._book.last_ready(target) if target is not None else None
         if period is None:
             return None
@@ -117,19 +122,7 @@ class PipelineRunGuard:
 
     async def _event(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         metadata = body.get("metadata", {})
-        subject = {
-            "apiVersion": f"{PIPELINE_RUNS.group}/{PIPELINE_RUNS.version}",
-            "kind": "PipelineRun",
-            "metadata": {
-                "name": metadata.get("name"),
-                "namespace": metadata.get("namespace"),
-                "uid": metadata.get("uid"),
-            },
-        }
-        try:
-            await asyncio.to_thread(self._kube.post_event, subject, type_, reason, message)
-        except KubeCallError as error:  # Events are best-effort
-            log.warning("could not post Event %s: %s", reason, error)
+        await post_event_best_effort(self._kube, PIPELINE_RUNS, metadata, (type_, reason, message))
 
 
 def _name(body: Mapping[str, Any]) -> str:

@@ -1,8 +1,10 @@
 """Applies the domain core's decisions about InferenceServices to the cluster.
 
-The shell around `resolve` and `decide_binding`: it reads what an event or a registry
-refresh brings, asks the core, and applies the answer (label patch, ModelBinding, Events,
-metrics). It holds no rule of its own about models or versions.
+The shell around `reconcile_step` (domain/reconcile.py): for one event it gathers what the
+book knows, asks the core once (and at most once more, after the refresh or the refused
+label patch the core asked about), records the answer in the book, and applies it: label
+patch, ModelBinding, Events, metrics. It holds no rule of its own about models or versions,
+and keeps no state besides the book.
 """
 
 from __future__ import annotations
@@ -15,23 +17,38 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from registry_sync.controller.binding_book import BindingBook, BindingEntry
-from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, ObjectRef
+from registry_sync.controller.kube_calls import (
+    KubeCallError,
+    KubeObjects,
+    ObjectRef,
+    post_event_best_effort,
+)
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.domain.binding import (
     BindingDecision,
+    CorrectionHistory,
     EventNote,
     GitOpsPolicy,
-    InferenceServiceFacts,
     Reason,
-    decide_binding,
+)
+from registry_sync.domain.inference_service import (
+    InferenceServiceFacts,
     is_opted_in,
     read_inference_service,
-    recorded_answer,
 )
-from registry_sync.domain.inference_service import StorageUri
 from registry_sync.domain.metadata import INFERENCE_SERVICES, LabelKeys, new_model_binding
+from registry_sync.domain.model_binding import as_stored, read_model_binding
+from registry_sync.domain.reconcile import (
+    BindingRules,
+    Decided,
+    Known,
+    RefreshFirst,
+    RegistryView,
+    reconcile_step,
+    worth_reconciling_again,
+)
 from registry_sync.domain.reference_index import ReferenceIndex, RegistryOwners
-from registry_sync.domain.resolution import Outcome, Resolution, resolve
+from registry_sync.domain.resolution import resolve
 from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
 from registry_sync.domain.snapshot import RegistrySnapshot
 from registry_sync.registry.snapshot_source import RegistrySnapshotSource
@@ -48,6 +65,17 @@ class ReconcilerConfig:
     owners: RegistryOwners = field(default_factory=RegistryOwners)
     names: NamePolicy = DEFAULT_NAME_POLICY
 
+    @property
+    def rules(self) -> BindingRules:
+        return BindingRules(self.keys, self.registry_name, self.gitops, self.names)
+
+
+class _Changed:
+    """The object changed while its labels were being patched: its next event decides."""
+
+
+CHANGED = _Changed()
+
 
 class InferenceServiceReconciler:
     """Keeps each opted-in InferenceService's labels and ModelBinding in line with the registry."""
@@ -62,6 +90,7 @@ class InferenceServiceReconciler:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
+        self._rules = config.rules
         self._kube = kube
         self._source = source
         self._book = book
@@ -70,17 +99,19 @@ class InferenceServiceReconciler:
         self._locks: dict[str, asyncio.Lock] = {}
         self._indexed: RegistrySnapshot | None = None
         self._index: ReferenceIndex | None = None
-        # Binding statuses found at start-up, so a restart rewrites nothing that is right.
-        self._found_bindings: dict[str, Mapping[str, Any]] = {}
 
     # Inputs ------------------------------------------------------------------------------
 
     async def load_existing_bindings(self) -> None:
-        """Read the namespace's ModelBindings once at start-up (one LIST)."""
+        """Read the namespace's ModelBindings once at start-up (one LIST) into the book, so
+        that a restart rewrites nothing that is right and keeps the recorded answers."""
         bindings = await asyncio.to_thread(self._kube.list_bindings, self._config.namespace)
-        for binding in bindings:
-            metadata = binding.get("metadata", {})
-            self._found_bindings[metadata.get("name", "")] = binding
+        self._book.record_found(
+            {
+                binding.get("metadata", {}).get("name", ""): read_model_binding(binding)
+                for binding in bindings
+            }
+        )
 
     async def expect_existing_inference_services(self) -> None:
         """Tell the book which opted-in InferenceServices exist at start-up (one metadata
@@ -108,7 +139,6 @@ class InferenceServiceReconciler:
             if event_type == "DELETED":
                 # The ModelBinding goes with its owner (garbage collection).
                 await self._book.forget(facts.name)
-                self._found_bindings.pop(facts.name, None)
             elif not facts.opted_in:
                 await self._stop_managing(facts)
             else:
@@ -117,30 +147,32 @@ class InferenceServiceReconciler:
             self._locks.pop(facts.name, None)  # per-object state ends with the object
 
     async def on_registry_refresh(self) -> None:
-        """Re-resolve every known InferenceService whose answer the refresh changed.
+        """Handle again every known InferenceService whose answer the refresh changed, or
+        whose GitOps conflict or failed write is pending (`worth_reconciling_again`).
 
         Resolution against the shared index is cheap; only changed answers cost API calls.
-        GitOps conflicts are looked at again too, since their window may have passed, and
-        so are label patches and binding writes the apiserver refused or never got (an
-        outage, a policy): no watch event follows a failed write, so nothing else would
-        try again.
         """
-        index = self._current_index()
+        registry = self._registry_view()
         for entry in self._book:
             name = entry.facts.name
             async with self._lock(name):
                 current = self._book.get(name)
                 if current is None:
                     continue
-                fresh = self._resolve(current.facts, index, current.resolution)
-                in_conflict = current.ready_reason == Reason.GITOPS_CONFLICT.value
-                refused = (
-                    current.status is None  # the binding's last write failed
-                    or _labels_reason(current.status) == Reason.LABEL_PATCH_FAILED.value
+                fresh = resolve(
+                    current.facts.deployed.storage,
+                    registry.index,
+                    snapshot_current=registry.current,
+                    now_ms=self._now_ms(),
+                    pin=current.facts.pin,
+                    previous=current.resolution,
+                    registry_problem=registry.problem,
                 )
-                if _same_answer(fresh, current.resolution) and not (in_conflict or refused):
-                    continue
-                await self._reconcile(current.facts)
+                pending = current.write_failed or (
+                    current.ready_reason == Reason.GITOPS_CONFLICT.value
+                )
+                if worth_reconciling_again(fresh, current.resolution, pending=pending):
+                    await self._reconcile(current.facts)
 
     # Work --------------------------------------------------------------------------------
 
@@ -150,131 +182,106 @@ class InferenceServiceReconciler:
             lock = self._locks[name] = asyncio.Lock()
         return lock
 
-    def _current_index(self) -> ReferenceIndex | None:
+    def _registry_view(self) -> RegistryView:
         snapshot = self._source.snapshot
         if snapshot is not self._indexed:
             self._indexed = snapshot
             self._index = (
                 ReferenceIndex.from_snapshot(snapshot, self._config.owners) if snapshot else None
             )
-        return self._index
+        error = self._source.last_error
+        return RegistryView(self._index, self._source.is_current, str(error) if error else None)
 
-    def _resolve(
-        self,
-        facts: InferenceServiceFacts,
-        index: ReferenceIndex | None,
-        previous: Resolution | None,
-    ) -> Resolution:
-        return resolve(
-            facts.deployed.storage,
-            index,
-            snapshot_current=self._source.is_current,
-            now_ms=self._now_ms(),
-            pin=facts.pin,
-            previous=previous,
-            registry_problem=str(error) if (error := self._source.last_error) else None,
+    def _step(
+        self, facts: InferenceServiceFacts, known: Known, label_patch_error: str | None = None
+    ) -> Decided:
+        """The core's second call: after the refresh or the refused patch it asked about.
+        It never asks again (domain/reconcile.py); a failure to keep that is a bug."""
+        step = reconcile_step(
+            facts,
+            known,
+            self._registry_view(),
+            self._rules,
+            self._now_ms(),
+            refreshed=True,
+            label_patch_error=label_patch_error,
         )
+        assert isinstance(step, Decided), "the core asked for a second I/O step"
+        return step
 
     async def _reconcile(self, facts: InferenceServiceFacts) -> None:
-        entry = self._book.get(facts.name) or BindingEntry(facts=facts)
-        # After a restart the last answer is the one the ModelBinding recorded: an outage
-        # must keep it, not forget it (and then deny or cancel every run).
-        previous = entry.resolution or self._recorded_answer(facts)
-        resolution = self._resolve(facts, self._current_index(), previous)
-        storage = facts.deployed.storage
-        # A new deployment should not wait for the next periodic refresh.
-        if (
-            resolution.outcome is Outcome.NOT_REGISTERED
-            and isinstance(storage, StorageUri)
-            and await self._source.request_refresh_for(storage.uri)
-        ):
-            resolution = self._resolve(facts, self._current_index(), previous)
-        self._metrics.resolutions.labels(resolution.outcome.value).inc()
-
-        previous_status = entry.status
-        if previous_status is None and facts.name in self._found_bindings:
-            previous_status = self._found_bindings[facts.name].get("status")
-        decision = self._decide(facts, resolution, entry, previous_status)
+        entry = self._book.get(facts.name)
+        found = self._book.found(facts.name)
+        if found is not None and not found.owned_by(facts.uid):
+            # A binding left from an earlier InferenceService of the same name: the garbage
+            # collector removes it; a new one is created once it is gone.
+            found = None
+        known = Known(
+            # After a restart the last answer is the one the ModelBinding recorded: an
+            # outage must keep it, not forget it (and then deny or cancel every run).
+            answer=(entry.resolution if entry else None) or (found.answer if found else None),
+            history=entry.history if entry else CorrectionHistory(),
+            status=(entry.written_status if entry else None) or (found.status if found else None),
+        )
+        first = reconcile_step(facts, known, self._registry_view(), self._rules, self._now_ms())
+        if isinstance(first, RefreshFirst):
+            # A new deployment should not wait for the next periodic refresh.
+            await self._source.request_refresh_for(first.uri)
+            step = self._step(facts, known)
+        else:
+            step = first
+        self._metrics.resolutions.labels(step.resolution.outcome.value).inc()
+        entry = replace(
+            entry or BindingEntry(facts, binding_uid=found.uid if found else None),
+            facts=facts,
+            resolution=step.resolution,
+            decision=step.decision,
+        )
         # The webhook answers from the book: it learns the new answer before the cluster
         # shows it (labels, binding), so no run is admitted with an answer already withdrawn.
-        await self._book.put(
-            replace(
-                entry,
-                facts=facts,
-                resolution=resolution,
-                ready=decision.ready,
-                ready_reason=decision.ready_reason,
-                ready_message=decision.ready_message,
-            )
-        )
+        await self._book.put(entry)
+
+        decision, patch_failed = step.decision, False
         if decision.label_patch:
-            applied = await self._patch_labels(facts, resolution, entry, previous_status, decision)
-            if applied is None:
+            refused = await self._patch_labels(facts, decision.label_patch)
+            if refused is CHANGED:
                 return  # the object changed under us: its next event brings the news
-            decision = applied
-        binding_uid, written = await self._write_binding(facts, entry, decision, previous_status)
+            if isinstance(refused, str):
+                decision, patch_failed = self._step(facts, known, refused).decision, True
+        binding_uid, written = await self._write_binding(facts, entry, decision, known.status)
         for note in decision.events:
             await self._post(facts, note)
         await self._book.put(
-            BindingEntry(
-                facts=facts,
-                resolution=resolution,
-                history=decision.history,
+            replace(
+                entry,
+                decision=decision,
                 # Unknown when the write failed: the next refresh writes it again.
-                status=decision.status if written else None,
+                written_status=decision.status if written else None,
                 binding_uid=binding_uid,
-                ready=decision.ready,
-                ready_reason=decision.ready_reason,
-                ready_message=decision.ready_message,
+                write_failed=patch_failed or not written,
             )
         )
 
-    def _decide(
-        self,
-        facts: InferenceServiceFacts,
-        resolution: Resolution,
-        entry: BindingEntry,
-        previous_status: Mapping[str, Any] | None,
-        label_patch_error: str | None = None,
-    ) -> BindingDecision:
-        return decide_binding(
-            facts,
-            resolution,
-            keys=self._config.keys,
-            registry_name=self._config.registry_name,
-            history=entry.history,
-            policy=self._config.gitops,
-            previous_status=previous_status,
-            now_ms=self._now_ms(),
-            label_patch_error=label_patch_error,
-            names=self._config.names,
-        )
-
     async def _patch_labels(
-        self,
-        facts: InferenceServiceFacts,
-        resolution: Resolution,
-        entry: BindingEntry,
-        previous_status: Mapping[str, Any] | None,
-        decision: BindingDecision,
-    ) -> BindingDecision | None:
-        assert decision.label_patch is not None
+        self, facts: InferenceServiceFacts, label_patch: Mapping[str, str]
+    ) -> str | _Changed | None:
+        """Patch the labels: None when done, `CHANGED`, or why the apiserver refused."""
         ref = ObjectRef(facts.namespace, facts.name)
         try:
             await asyncio.to_thread(
                 self._kube.patch_inference_service_labels,
                 ref,
-                decision.label_patch,
+                label_patch,
                 facts.resource_version,
             )
         except KubeCallError as error:
             if error.conflict or error.gone:
                 log.info("%s changed while being corrected; waiting for its next event", ref)
-                return None
+                return CHANGED
             log.warning("%s", error)
-            return self._decide(facts, resolution, entry, previous_status, str(error))
+            return str(error)
         self._metrics.label_corrections.inc()
-        return decision
+        return None
 
     async def _write_binding(
         self,
@@ -285,19 +292,19 @@ class InferenceServiceReconciler:
     ) -> tuple[str | None, bool]:
         """Create or update the ModelBinding: its uid, and whether it now holds the status."""
         ref = ObjectRef(facts.namespace, facts.name)
-        binding_uid = entry.binding_uid or self._found_binding_uid(facts)
+        binding_uid = entry.binding_uid
         try:
             if binding_uid is None:
                 binding_uid, previous_status = await self._create_binding(facts, ref)
                 if binding_uid is None:
                     return None, False
-            if _without_nones(decision.status) != _without_nones(previous_status):
+            if as_stored(decision.status) != as_stored(previous_status):
                 await asyncio.to_thread(self._kube.patch_binding_status, ref, decision.status)
         except KubeCallError as error:
             log.warning("%s", error)
             if error.gone:
                 # Deleted meanwhile (by the garbage collector, or a person): create it anew.
-                self._found_bindings.pop(facts.name, None)
+                self._book.drop_found(facts.name)
                 return None, False
             return binding_uid, False
         return binding_uid, True
@@ -317,36 +324,19 @@ class InferenceServiceReconciler:
             if not error.conflict:
                 raise
             existing = await asyncio.to_thread(self._kube.find_binding, ref)
-            if existing is None or not _owned_by(existing, facts.uid):
+            recorded = read_model_binding(existing) if existing is not None else None
+            if recorded is None or not recorded.owned_by(facts.uid):
                 log.info("%s: a ModelBinding of an earlier InferenceService is in the way", ref)
                 return None, None
-            return existing.get("metadata", {}).get("uid"), existing.get("status")
-        return created.get("metadata", {}).get("uid"), None
-
-    def _recorded_answer(self, facts: InferenceServiceFacts) -> Resolution | None:
-        found = self._found_bindings.get(facts.name)
-        if found is None or not _owned_by(found, facts.uid):
-            return None
-        return recorded_answer(found.get("status"))
-
-    def _found_binding_uid(self, facts: InferenceServiceFacts) -> str | None:
-        found = self._found_bindings.get(facts.name)
-        if found is None:
-            return None
-        if not _owned_by(found, facts.uid):
-            # A binding left from an earlier InferenceService of the same name: the garbage
-            # collector removes it; a new one is created once it is gone.
-            return None
-        uid = found.get("metadata", {}).get("uid")
-        return uid if isinstance(uid, str) else None
+            return recorded.uid, recorded.status
+        return read_model_binding(created).uid, None
 
     async def _stop_managing(self, facts: InferenceServiceFacts) -> None:
         """Annotation removed (or never there): delete the binding, leave the labels alone."""
-        known = self._book.get(facts.name) is not None or facts.name in self._found_bindings
-        if not known:
+        found = self._book.drop_found(facts.name)
+        if self._book.get(facts.name) is None and found is None:
             return
-        found = self._found_bindings.pop(facts.name, None)
-        owned = found is None or _owned_by(found, facts.uid)
+        owned = found is None or found.owned_by(facts.uid)
         await self._book.forget(facts.name)
         if owned:
             try:
@@ -367,59 +357,9 @@ class InferenceServiceReconciler:
             )
 
     async def _post(self, facts: InferenceServiceFacts, note: EventNote) -> None:
-        subject = {
-            "apiVersion": f"{INFERENCE_SERVICES.group}/{INFERENCE_SERVICES.version}",
-            "kind": "InferenceService",
-            "metadata": {"name": facts.name, "namespace": facts.namespace, "uid": facts.uid},
-        }
-        try:
-            await asyncio.to_thread(
-                self._kube.post_event, subject, note.type, note.reason, note.message
-            )
-        except KubeCallError as error:  # Events are best-effort: never let one stop the work.
-            log.warning("could not post Event %s on %s: %s", note.reason, facts.name, error)
+        metadata = {"name": facts.name, "namespace": facts.namespace, "uid": facts.uid}
+        note_parts = (note.type, note.reason, note.message)
+        await post_event_best_effort(self._kube, INFERENCE_SERVICES, metadata, note_parts)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-
-def _owned_by(binding: Mapping[str, Any], uid: str) -> bool:
-    owners = binding.get("metadata", {}).get("ownerReferences") or []
-    return any(owner.get("uid") == uid for owner in owners)
-
-
-def _labels_reason(status: Mapping[str, Any] | None) -> str | None:
-    """The reason of a binding status's LabelsInSync condition, if it has one."""
-    for found in (status or {}).get("conditions", []):
-        if found.get("type") == "LabelsInSync":
-            reason = found.get("reason")
-            return reason if isinstance(reason, str) else None
-    return None
-
-
-def _same_answer(fresh: Resolution, known: Resolution | None) -> bool:
-    """Whether two resolutions say the same thing (an outage's ageing message aside)."""
-    if known is None:
-        return False
-    return (
-        fresh.outcome,
-        fresh.registered_model_id,
-        fresh.model_version_id,
-        fresh.registered_model_name,
-        fresh.model_version_name,
-        fresh.candidates,
-    ) == (
-        known.outcome,
-        known.registered_model_id,
-        known.model_version_id,
-        known.registered_model_name,
-        known.model_version_name,
-        known.candidates,
-    )
-
-
-def _without_nones(status: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A status as the apiserver keeps it: a merge patch drops the fields set to None."""
-    if status is None:
-        return None
-    return {key: value for key, value in status.items() if value is not None}

@@ -18,6 +18,7 @@ from registry_sync.domain.metadata import (
     VERSION_ANNOTATION,
 )
 from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, plan_params
+from registry_sync.domain.pipeline_run import label_target
 
 _SHOWN_NAME: Final = 253  # the longest valid object name
 
@@ -60,14 +61,6 @@ class Denied:
 AdmissionDecision = Admitted | Denied
 
 
-def target_of(run: object) -> str | None:
-    """The InferenceService a run names through its opt-in label, or None."""
-    metadata = run.get("metadata") if isinstance(run, Mapping) else None
-    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
-    value = labels.get(TARGET_LABEL) if isinstance(labels, Mapping) else None
-    return value if isinstance(value, str) and value else None
-
-
 def decide_admission(
     run: object,
     binding: BindingView | None,
@@ -82,7 +75,7 @@ def decide_admission(
     exists without the opt-in annotation. Never raises.
     """
     run_name = _run_name(run)
-    target = target_of(run)
+    target = label_target(run)
     if target is None:
         return Denied(
             "NoTarget",

@@ -23,31 +23,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from registry_sync.domain.escaping import escaped
-from registry_sync.domain.inference_service import DeployedModel, read_deployed_model
+from registry_sync.domain.inference_service import InferenceServiceFacts, Mode
 from registry_sync.domain.metadata import (
-    ENABLED_ANNOTATION,
-    MODE_ANNOTATION,
     PIN_ANNOTATION,
     LabelKeys,
 )
-from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
-from registry_sync.domain.resolution import Outcome, Resolution, format_instant
+from registry_sync.domain.model_binding import (
+    binding_status,
+    previous_conditions,
+    with_transition_times,
+)
+from registry_sync.domain.resolution import Outcome, Resolution
 from registry_sync.domain.safe_names import (
     DEFAULT_NAME_POLICY,
     NamePolicy,
     UnsafeName,
     unsafe_names,
 )
-
-
-class Mode(StrEnum):
-    ENFORCE = "enforce"
-    AUDIT = "audit"
 
 
 class Reason(StrEnum):
@@ -61,83 +57,6 @@ class Reason(StrEnum):
     LABELS_OUT_OF_SYNC = "LabelsOutOfSync"
     LABEL_PATCH_FAILED = "LabelPatchFailed"
     UNSAFE_REGISTRY_NAME = "UnsafeRegistryName"
-
-
-@dataclass(frozen=True, slots=True)
-class InferenceServiceFacts:
-    """The little the operator keeps about one InferenceService (per-object state stays small)."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    resource_version: str
-    opted_in: bool
-    mode: Mode
-    mode_annotation: str | None
-    mode_problem: str | None
-    pin: str | None
-    deployed: DeployedModel
-    labels: Mapping[str, str]
-
-
-def is_opted_in(body: object) -> bool:
-    """`registry-sync.io/enabled: "true"` (case-insensitive) and nothing else opts in."""
-    annotations = _metadata_map(body, "annotations")
-    value = annotations.get(ENABLED_ANNOTATION)
-    return value.lower() == "true" if value is not None else False
-
-
-def read_inference_service(body: object, keys: LabelKeys) -> InferenceServiceFacts:
-    """The facts of an InferenceService body; never raises on odd content."""
-    metadata = body.get("metadata") if isinstance(body, Mapping) else None
-    metadata = metadata if isinstance(metadata, Mapping) else {}
-    annotations = _metadata_map(body, "annotations")
-    labels = _metadata_map(body, "labels")
-    mode_annotation = annotations.get(MODE_ANNOTATION)
-    mode, mode_problem = _mode(mode_annotation)
-    pin = annotations.get(PIN_ANNOTATION)
-    generation = metadata.get("generation")
-    return InferenceServiceFacts(
-        namespace=_text(metadata.get("namespace")),
-        name=_text(metadata.get("name")),
-        uid=_text(metadata.get("uid")),
-        generation=generation if isinstance(generation, int) else 0,
-        resource_version=_text(metadata.get("resourceVersion")),
-        opted_in=is_opted_in(body),
-        mode=mode,
-        mode_annotation=mode_annotation,
-        mode_problem=mode_problem,
-        pin=pin.strip() if pin is not None and pin.strip() else None,
-        deployed=read_deployed_model(body),
-        labels={key: labels[key] for key in keys.all() if key in labels},
-    )
-
-
-def _mode(annotation: str | None) -> tuple[Mode, str | None]:
-    if annotation is None or annotation.strip() == "":
-        return Mode.ENFORCE, None
-    try:
-        return Mode(annotation.strip().lower()), None
-    except ValueError:
-        # An unreadable mode must not lead to writes the user may not want: audit only.
-        problem = (
-            f"annotation {MODE_ANNOTATION}={annotation[:40]!r} is neither 'enforce' nor "
-            "'audit'; treated as 'audit' (labels are not changed) until it is fixed"
-        )
-        return Mode.AUDIT, problem
-
-
-def _metadata_map(body: object, key: str) -> dict[str, str]:
-    metadata = body.get("metadata") if isinstance(body, Mapping) else None
-    values = metadata.get(key) if isinstance(metadata, Mapping) else None
-    if not isinstance(values, Mapping):
-        return {}
-    return {k: v for k, v in values.items() if isinstance(k, str) and isinstance(v, str)}
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +164,7 @@ def decide_binding(
     )
     ready, ready_reason, ready_message = _readiness(resolution, conflict, expected, facts, unsafe)
     resolved_condition = _resolved_condition(resolution)
-    conditions = _with_transition_times(
+    conditions = with_transition_times(
         [
             {"type": "Resolved", **resolved_condition},
             {"type": "LabelsInSync", **labels_condition},
@@ -260,7 +179,9 @@ def decide_binding(
         facts.generation,
         now_ms,
     )
-    status = _status(facts, resolution, registry_name, expected, conflict, conditions, unsafe)
+    status = binding_status(
+        facts, resolution, registry_name, expected, conflict, conditions, unsafe
+    )
     events = _events(
         facts, resolution, previous_status, ready, ready_reason, ready_message, label_patch, keys
     )
@@ -430,100 +351,6 @@ def _condition(ok: bool, reason: str, message: str) -> dict[str, str]:
     return {"status": "True" if ok else "False", "reason": str(reason), "message": message}
 
 
-def _with_transition_times(
-    conditions: list[dict[str, Any]],
-    previous_status: Mapping[str, Any] | None,
-    generation: int,
-    now_ms: int,
-) -> list[dict[str, Any]]:
-    previous = _previous_conditions(previous_status)
-    now = format_instant(now_ms)
-    result = []
-    for condition in conditions:
-        before = previous.get(condition["type"])
-        unchanged = before is not None and before.get("status") == condition["status"]
-        since = before.get("lastTransitionTime") if unchanged and before else None
-        result.append(
-            {
-                **condition,
-                "lastTransitionTime": since if isinstance(since, str) else now,
-                "observedGeneration": generation,
-            }
-        )
-    return result
-
-
-def _previous_conditions(status: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
-    conditions = status.get("conditions") if isinstance(status, Mapping) else None
-    if not isinstance(conditions, list):
-        return {}
-    return {
-        c["type"]: c
-        for c in conditions
-        if isinstance(c, Mapping) and isinstance(c.get("type"), str)
-    }
-
-
-def _status(
-    facts: InferenceServiceFacts,
-    resolution: Resolution,
-    registry_name: str | None,
-    expected: Mapping[str, str],
-    conflict: bool,
-    conditions: list[dict[str, Any]],
-    unsafe: tuple[UnsafeName, ...],
-) -> dict[str, Any]:
-    # Refused names are recorded escaped, so that `oc get mb` shows them harmlessly; a
-    # restarted operator reading them back refuses them again.
-    shown = _shown if unsafe else _kept
-    status: dict[str, Any] = {
-        "observedGeneration": facts.generation,
-        "outcome": resolution.outcome.value,
-        "message": escaped(resolution.message),
-        "storageUri": _deployed_uri(facts, resolution),
-        "vllmModelName": shown(facts.deployed.served_name.name or facts.name),
-        "registeredModelId": shown(resolution.registered_model_id),
-        "registeredModelName": shown(resolution.registered_model_name),
-        "modelVersionId": shown(resolution.model_version_id),
-        "modelVersionName": shown(resolution.model_version_name),
-        "modelArtifactId": resolution.artifact_id,
-        "registryName": registry_name,
-        "registryDataTime": (
-            format_instant(resolution.snapshot_taken_at_ms)
-            if resolution.snapshot_taken_at_ms is not None
-            else None
-        ),
-        "candidates": [
-            {
-                "registeredModelId": _shown(c.registered_model_id),
-                "registeredModelName": _shown(c.registered_model_name),
-                "modelVersionId": _shown(c.model_version_id),
-                "modelVersionName": _shown(c.model_version_name),
-                "uri": c.artifact_uri,
-            }
-            for c in resolution.candidates
-        ],
-        "expectedLabels": dict(expected) if conflict else None,
-        "conditions": conditions,
-    }
-    # A merge patch deletes fields set to None: stale ids never outlive the answer.
-    return status
-
-
-def _kept(value: str | None) -> str | None:
-    return value
-
-
-def _shown(value: str | None) -> str | None:
-    return None if value is None else escaped(value)
-
-
-def _deployed_uri(facts: InferenceServiceFacts, resolution: Resolution) -> str | None:
-    storage = facts.deployed.storage
-    uri = getattr(storage, "uri", None)
-    return uri if isinstance(uri, str) else resolution.storage_uri
-
-
 def _events(
     facts: InferenceServiceFacts,
     resolution: Resolution,
@@ -541,7 +368,7 @@ def _events(
             for key, value in label_patch.items()
         )
         events.append(EventNote("Normal", Reason.LABELS_CORRECTED.value, escaped(f"set {changes}")))
-    previous_ready = _previous_conditions(previous_status).get("Ready", {})
+    previous_ready = previous_conditions(previous_status).get("Ready", {})
     # Announce only news (no Event storms): Ready turning, a new reason, or a new message
     # except for an outage, whose message only ages.
     status_changed = previous_ready.get("status") != ("True" if ready else "False")
@@ -555,54 +382,3 @@ def _events(
 
 def _describe_labels(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in labels.items()) or "(none)"
-
-
-def recorded_answer(status: object) -> Resolution | None:
-    """The answer a ModelBinding's status records, read back; None when it names no model
-    version or cannot be read. Pure; never raises.
-
-    A restarted operator has no answer in memory: this is the last known answer that a
-    registry outage must keep (`resolve`'s `previous`), for the storage URI it was given for.
-    """
-    if not isinstance(status, Mapping):
-        return None
-    try:
-        outcome = Outcome(str(status.get("outcome")))
-        storage_uri = parse_storage_uri(status.get("storageUri")).canonical
-    except (ValueError, InvalidStorageUri):
-        return None
-    names = [
-        status.get(key)
-        for key in (
-            "registeredModelId",
-            "registeredModelName",
-            "modelVersionId",
-            "modelVersionName",
-        )
-    ]
-    if not all(isinstance(name, str) and name for name in names):
-        return None
-    artifact_id = status.get("modelArtifactId")
-    answer = Resolution(
-        outcome,
-        str(status.get("message") or ""),
-        storage_uri=storage_uri,
-        registered_model_id=names[0],
-        registered_model_name=names[1],
-        model_version_id=names[2],
-        model_version_name=names[3],
-        artifact_id=artifact_id if isinstance(artifact_id, str) else None,
-        snapshot_taken_at_ms=_milliseconds(status.get("registryDataTime")),
-    )
-    return answer if answer.has_answer else None
-
-
-def _milliseconds(text: object) -> int | None:
-    """An RFC 3339 time as `format_instant` writes it, in milliseconds since the epoch, or None."""
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return int(moment.timestamp() * 1000)

@@ -1,4 +1,6 @@
-"""What an InferenceService deploys: its storage URI and the name vLLM serves it under.
+"""Reading an InferenceService body: what it deploys (its storage URI and the name vLLM
+serves it under) and the facts the operator keeps about it (opt-in, mode, pin, labels).
+The one reader the operator and the audit share.
 
 The body comes from the cluster as plain data and may hold anything anywhere: every reader
 here checks types as it goes and turns what it cannot use into a value with a message,
@@ -11,6 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from registry_sync.domain.metadata import (
+    ENABLED_ANNOTATION,
+    MODE_ANNOTATION,
+    PIN_ANNOTATION,
+    LabelKeys,
+)
+from registry_sync.domain.value_kinds import kind_of
 
 SERVED_NAME_FLAGS: Final = ("--served-model-name", "--served_model_name")
 """vLLM's flag, in both spellings its argument parser accepts."""
@@ -92,7 +102,7 @@ def read_storage(body: object) -> DeployedStorage:
     model = predictor.get("model")
     if model is not None and not isinstance(model, Mapping):
         return MissingStorageUri(
-            f"{_MODEL_FIELD} is {_kind(model)}, expected a mapping with storageUri"
+            f"{_MODEL_FIELD} is {kind_of(model)}, expected a mapping with storageUri"
         )
     if isinstance(model, Mapping) and model.get("storageUri") is not None:
         return _storage_uri(model["storageUri"], f"{_MODEL_FIELD}.storageUri")
@@ -136,20 +146,20 @@ def read_served_name(body: object) -> ServedName:
     name = metadata.get("name") if isinstance(metadata, Mapping) else None
     if isinstance(name, str) and name:
         return ServedName(name, ServedNameSource.INFERENCE_SERVICE_NAME, tuple(problems))
-    problems.append(f"metadata.name is {_kind(name)}, expected the InferenceService name")
+    problems.append(f"metadata.name is {kind_of(name)}, expected the InferenceService name")
     return ServedName(None, ServedNameSource.NONE, tuple(problems))
 
 
 def _predictor(body: object) -> Mapping[str, object] | str:
     """`spec.predictor` as a mapping, or a message saying what is wrong with the body."""
     if not isinstance(body, Mapping):
-        return f"the InferenceService is {_kind(body)}, expected a mapping"
+        return f"the InferenceService is {kind_of(body)}, expected a mapping"
     spec = body.get("spec")
     if not isinstance(spec, Mapping):
-        return f"spec is {_kind(spec)}, expected a mapping with predictor"
+        return f"spec is {kind_of(spec)}, expected a mapping with predictor"
     predictor = spec.get("predictor")
     if not isinstance(predictor, Mapping):
-        return f"spec.predictor is {_kind(predictor)}, expected a mapping"
+        return f"spec.predictor is {kind_of(predictor)}, expected a mapping"
     return predictor
 
 
@@ -166,7 +176,7 @@ def _legacy_frameworks(
 def _storage_uri(value: object, field_path: str) -> DeployedStorage:
     if isinstance(value, str):
         return StorageUri(value, field_path)
-    return MissingStorageUri(f"{field_path} is {_kind(value)}, expected a string")
+    return MissingStorageUri(f"{field_path} is {kind_of(value)}, expected a string")
 
 
 def _predictor_args(body: object, problems: list[str]) -> Sequence[object]:
@@ -189,7 +199,7 @@ def _args(value: object, field_path: str, problems: list[str]) -> Sequence[objec
     if isinstance(value, list | tuple):
         return value
     if value is not None:
-        problems.append(f"{field_path} is {_kind(value)}, expected a list of strings; ignored")
+        problems.append(f"{field_path} is {kind_of(value)}, expected a list of strings; ignored")
     return ()
 
 
@@ -217,18 +227,86 @@ def _served_name_from_args(args: Sequence[object], problems: list[str]) -> str |
     return served
 
 
-def _kind(value: object) -> str:
-    """What a value is, in the words of the YAML a person wrote, for messages."""
-    if value is None:
-        return "missing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return f"a {type(value).__name__}"
+# -- the InferenceService as the operator keeps it ----------------------------------------
+
+
+class Mode(StrEnum):
+    ENFORCE = "enforce"
+    AUDIT = "audit"
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceServiceFacts:
+    """The little the operator keeps about one InferenceService (per-object state stays small)."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    resource_version: str
+    opted_in: bool
+    mode: Mode
+    mode_annotation: str | None
+    mode_problem: str | None
+    pin: str | None
+    deployed: DeployedModel
+    labels: Mapping[str, str]
+
+
+def is_opted_in(body: object) -> bool:
+    """`registry-sync.io/enabled: "true"` (case-insensitive) and nothing else opts in."""
+    annotations = _metadata_map(body, "annotations")
+    value = annotations.get(ENABLED_ANNOTATION)
+    return value.lower() == "true" if value is not None else False
+
+
+def read_inference_service(body: object, keys: LabelKeys) -> InferenceServiceFacts:
+    """The facts of an InferenceService body; never raises on odd content."""
+    metadata = body.get("metadata") if isinstance(body, Mapping) else None
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    annotations = _metadata_map(body, "annotations")
+    labels = _metadata_map(body, "labels")
+    mode_annotation = annotations.get(MODE_ANNOTATION)
+    mode, mode_problem = _mode(mode_annotation)
+    pin = annotations.get(PIN_ANNOTATION)
+    generation = metadata.get("generation")
+    return InferenceServiceFacts(
+        namespace=_text(metadata.get("namespace")),
+        name=_text(metadata.get("name")),
+        uid=_text(metadata.get("uid")),
+        generation=generation if isinstance(generation, int) else 0,
+        resource_version=_text(metadata.get("resourceVersion")),
+        opted_in=is_opted_in(body),
+        mode=mode,
+        mode_annotation=mode_annotation,
+        mode_problem=mode_problem,
+        pin=pin.strip() if pin is not None and pin.strip() else None,
+        deployed=read_deployed_model(body),
+        labels={key: labels[key] for key in keys.all() if key in labels},
+    )
+
+
+def _mode(annotation: str | None) -> tuple[Mode, str | None]:
+    if annotation is None or annotation.strip() == "":
+        return Mode.ENFORCE, None
+    try:
+        return Mode(annotation.strip().lower()), None
+    except ValueError:
+        # An unreadable mode must not lead to writes the user may not want: audit only.
+        problem = (
+            f"annotation {MODE_ANNOTATION}={annotation[:40]!r} is neither 'enforce' nor "
+            "'audit'; treated as 'audit' (labels are not changed) until it is fixed"
+        )
+        return Mode.AUDIT, problem
+
+
+def _metadata_map(body: object, key: str) -> dict[str, str]:
+    metadata = body.get("metadata") if isinstance(body, Mapping) else None
+    values = metadata.get(key) if isinstance(metadata, Mapping) else None
+    if not isinstance(values, Mapping):
+        return {}
+    return {k: v for k, v in values.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from registry_sync.domain.nesting import deeper_than
+from registry_sync.domain.value_kinds import TEKTON_WORDS, kind_of
 
 DEFAULT_PARAM_NAMES_SETTING: Final = "vllm_model_name,model_name,version_name"
 
@@ -137,14 +138,14 @@ def plan_params(
         params = []
     if not isinstance(params, list | tuple):
         raise ParamPlanError(
-            f"spec.params is {_describe(params)}, expected a list of {{name, value}} entries"
+            f"spec.params is {_kind(params)}, expected a list of {{name, value}} entries"
         )
     originals: dict[str, str] = {}
     planned: list[dict[str, object]] = []
     for position, entry in enumerate(params):
         if not isinstance(entry, Mapping):
             raise ParamPlanError(
-                f"spec.params[{position}] is {_describe(entry)}, expected a {{name, value}} entry"
+                f"spec.params[{position}] is {_kind(entry)}, expected a {{name, value}} entry"
             )
         if deeper_than(entry, MAX_ENTRY_DEPTH):
             raise ParamPlanError(
@@ -163,7 +164,7 @@ def plan_params(
         value = entry.get("value")
         if not isinstance(value, str):
             raise ParamPlanError(
-                f"param {name!r} holds {_describe(value)}, expected a string; it is set by "
+                f"param {name!r} holds {_kind(value)}, expected a string; it is set by "
                 "registry-sync, so give it a string value or leave it out"
             )
         originals[name] = value
@@ -184,18 +185,5 @@ def _copy_entry(entry: Mapping[object, object]) -> dict[str, object]:
     return {str(key): copy.deepcopy(value) for key, value in entry.items()}
 
 
-def _describe(value: object) -> str:
-    """What a value is, in Tekton's words (params hold strings, arrays or objects)."""
-    if value is None:
-        return "no value"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return f"a {type(value).__name__}"
+def _kind(value: object) -> str:
+    return kind_of(value, TEKTON_WORDS)

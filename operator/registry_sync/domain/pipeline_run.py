@@ -2,113 +2,40 @@
 share. Never raises, whatever the body holds; odd fields read as absent.
 
 A run names its InferenceService in two ways, kept apart here because callers differ on
-purpose: admission and the guard go by the opt-in label alone (the label is what scopes
-the webhook), while the audit falls back to the `inference_service_name` param.
+purpose: admission and the guard go by the opt-in label alone (`label_target`: the label
+is what scopes the webhook), while the audit falls back to the `inference_service_name`
+param (`param_target`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
 
 from registry_sync.domain.metadata import TARGET_LABEL, TARGET_PARAM
 
-_STOPPED_SPEC_STATUSES = frozenset(
+PENDING: Final = "PipelineRunPending"
+CANCELLED: Final = "Cancelled"
+_STOPPED_SPEC_STATUSES: Final = frozenset(
     {"Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunCancelled"}
 )
-PENDING: str = "PipelineRunPending"
 
 
 @dataclass(frozen=True, slots=True)
 class RunStatus:
-    """Tekton's `Succeeded` condition (empty when there is none yet) and whether the run ended."""
+    """Tekton's `Succeeded` condition (status `True`/`False`/`Unknown`, and reason; empty
+    when there is none yet) and whether the run has ended."""
 
     succeeded: str | None = None
     reason: str | None = None
     finished: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineRunFacts:
-    name: str
-    generate_name: str
-    namespace: str
-    uid: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    spec_is_object: bool
-    """False when `spec` is present but not an object (a run nothing can be planned for)."""
-    spec_params: object
-    """`spec.params` exactly as given (the param plan checks its shape)."""
-    params: Mapping[str, object]
-    """`spec.params` as {name: value}; the first entry of a name wins, odd entries skipped."""
-    spec_status: str | None
-    status: RunStatus = field(default_factory=RunStatus)
-
-    @property
-    def label_target(self) -> str | None:
-        """The InferenceService the opt-in label names."""
-        return self.labels.get(TARGET_LABEL) or None
-
-    @property
-    def param_target(self) -> str | None:
-        """The InferenceService the `inference_service_name` param names (audit only)."""
-        value = self.params.get(TARGET_PARAM)
-        return value if isinstance(value, str) and value else None
-
-    @property
-    def shown_name(self) -> str:
-        """The name to show a person: the name, else the generateName, else `(unnamed)`."""
-        return self.name or self.generate_name or "(unnamed)"
-
-    @property
-    def stopped(self) -> bool:
-        """Cancelled (or stopped) through `spec.status`."""
-        return self.spec_status in _STOPPED_SPEC_STATUSES
-
-    @property
-    def pending(self) -> bool:
-        return self.spec_status == PENDING
-
-
-def read_pipeline_run(body: object) -> PipelineRunFacts:
-    """The facts of a PipelineRun body."""
-    run = body if isinstance(body, Mapping) else {}
-    metadata = _mapping(run.get("metadata"))
-    spec = run.get("spec")
-    spec_map = _mapping(spec)
-    spec_status = spec_map.get("status")
-    return PipelineRunFacts(
-        name=_text(metadata.get("name")),
-        generate_name=_text(metadata.get("generateName")),
-        namespace=_text(metadata.get("namespace")),
-        uid=_text(metadata.get("uid")),
-        labels=string_map(metadata.get("labels")),
-        annotations=string_map(metadata.get("annotations")),
-        spec_is_object=spec is None or isinstance(spec, Mapping),
-        spec_params=spec_map.get("params"),
-        params=_param_entries(spec_map.get("params")),
-        spec_status=spec_status if isinstance(spec_status, str) else None,
-        status=read_run_status(run.get("status")),
-    )
-
-
-def read_run_status(status: object) -> RunStatus:
-    """Tekton's Succeeded condition, and whether it is final (True or False) or a
-    completion time is set."""
-    if not isinstance(status, Mapping):
-        return RunStatus()
-    completed = bool(status.get("completionTime"))
-    conditions = status.get("conditions")
-    for condition in conditions if isinstance(conditions, list) else ():
-        if isinstance(condition, Mapping) and condition.get("type") == "Succeeded":
-            succeeded, reason = condition.get("status"), condition.get("reason")
-            return RunStatus(
-                succeeded=succeeded if isinstance(succeeded, str) else None,
-                reason=reason if isinstance(reason, str) else None,
-                finished=completed or succeeded in ("True", "False"),
-            )
-    return RunStatus(finished=completed)
+def metadata_of(run: object) -> Mapping[str, Any]:
+    metadata = run.get("metadata") if isinstance(run, Mapping) else None
+    return metadata if isinstance(metadata, Mapping) else {}
 
 
 def string_map(value: object) -> dict[str, str]:
@@ -118,7 +45,23 @@ def string_map(value: object) -> dict[str, str]:
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def _param_entries(params: object) -> dict[str, object]:
+def labels_of(run: object) -> dict[str, str]:
+    return string_map(metadata_of(run).get("labels"))
+
+
+def annotations_of(run: object) -> dict[str, str]:
+    return string_map(metadata_of(run).get("annotations"))
+
+
+def label_target(run: object) -> str | None:
+    """The InferenceService the run's opt-in label names, or None."""
+    return labels_of(run).get(TARGET_LABEL) or None
+
+
+def param_values(run: object) -> dict[str, object]:
+    """`spec.params` as {name: value}; the first entry of a name wins, odd entries skipped."""
+    spec = run.get("spec") if isinstance(run, Mapping) else None
+    params = spec.get("params") if isinstance(spec, Mapping) else None
     values: dict[str, object] = {}
     if not isinstance(params, list):
         return values
@@ -128,9 +71,57 @@ def _param_entries(params: object) -> dict[str, object]:
     return values
 
 
-def _mapping(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
+def param_target(values: Mapping[str, object]) -> str | None:
+    """The InferenceService the `inference_service_name` param names (the audit's fallback)."""
+    value = values.get(TARGET_PARAM)
+    return value if isinstance(value, str) and value else None
 
 
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
+def spec_status_of(run: object) -> str | None:
+    spec = run.get("spec") if isinstance(run, Mapping) else None
+    value = spec.get("status") if isinstance(spec, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def is_stopped(run: object) -> bool:
+    """Cancelled (or stopped) through `spec.status`."""
+    return spec_status_of(run) in _STOPPED_SPEC_STATUSES
+
+
+def read_run_status(run: object) -> RunStatus:
+    """Tekton's Succeeded condition, and whether the run ended: that condition is True or
+    False, or a completion time is set."""
+    status = run.get("status") if isinstance(run, Mapping) else None
+    if not isinstance(status, Mapping):
+        return RunStatus()
+    conditions = status.get("conditions")
+    succeeded_conditions = [
+        condition
+        for condition in (conditions if isinstance(conditions, list) else ())
+        if isinstance(condition, Mapping) and condition.get("type") == "Succeeded"
+    ]
+    finished = bool(status.get("completionTime")) or any(
+        condition.get("status") in ("True", "False") for condition in succeeded_conditions
+    )
+    if not succeeded_conditions:
+        return RunStatus(finished=finished)
+    succeeded, reason = succeeded_conditions[0].get("status"), succeeded_conditions[0].get("reason")
+    return RunStatus(
+        succeeded=succeeded if isinstance(succeeded, str) else None,
+        reason=reason if isinstance(reason, str) else None,
+        finished=finished,
+    )
+
+
+def created_ms(run: object) -> int | None:
+    """`metadata.creationTimestamp` in milliseconds since the epoch, None if unreadable."""
+    text = metadata_of(run).get("creationTimestamp")
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return int(moment.timestamp() * 1000)

@@ -19,7 +19,6 @@ import copy
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 from registry_sync.domain.admission import (
@@ -27,7 +26,6 @@ from registry_sync.domain.admission import (
     BindingView,
     Denied,
     decide_admission,
-    target_of,
 )
 from registry_sync.domain.metadata import (
     CANCELLED_BECAUSE_ANNOTATION,
@@ -38,14 +36,20 @@ from registry_sync.domain.metadata import (
     VERSION_ANNOTATION,
 )
 from registry_sync.domain.params import ParamNames
+from registry_sync.domain.pipeline_run import (
+    CANCELLED,
+    PENDING,
+    annotations_of,
+    created_ms,
+    is_stopped,
+    label_target,
+    metadata_of,
+    read_run_status,
+    string_map,
+)
 
 REPLACEMENT_NAME_TAKEN: Final = "ReplacementNameTaken"
 BINDING_NOT_READY: Final = "BindingNotReady"
-PENDING: Final = "PipelineRunPending"
-CANCELLED: Final = "Cancelled"
-_STOPPED: Final = frozenset(
-    {"Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunCancelled"}
-)
 _MAX_NAME: Final = 63
 _MAX_ANNOTATION: Final = 1024
 # `metadata.creationTimestamp` has whole seconds: a run stamped second S was created before S+1.
@@ -122,7 +126,7 @@ def decide_without_webhook(
     settled = left_alone_whatever_the_binding(run)
     if settled is not None:
         return settled
-    name = _metadata(run).get("name")
+    name = metadata_of(run).get("name")
     assert isinstance(name, str)  # checked by left_alone_whatever_the_binding
     spec = run.get("spec")
     spec_status = spec.get("status") if isinstance(spec, Mapping) else None
@@ -177,17 +181,17 @@ def admitted_with(run: Mapping[str, Any], last_ready: LastReady, param_names: Pa
       webhook carry none; a stamp naming another version means another answer).
     """
     ended_at_ms = last_ready.ended_at_ms
-    created_ms = _created_ms(run)
-    if ended_at_ms is None or created_ms is None:
+    created = created_ms(run)
+    if ended_at_ms is None or created is None:
         return False
-    if created_ms + _CREATION_PRECISION_MS > ended_at_ms:
+    if created + _CREATION_PRECISION_MS > ended_at_ms:
         return False
-    if target_of(run) != last_ready.binding.inference_service:
+    if label_target(run) != last_ready.binding.inference_service:
         return False
     then = decide_admission(run, last_ready.binding, param_names)
     if not (isinstance(then, Admitted) and then.params is None):
         return False
-    stamp = _string_map(_metadata(run).get("annotations")).get(VERSION_ANNOTATION)
+    stamp = annotations_of(run).get(VERSION_ANNOTATION)
     return stamp is None or stamp == last_ready.binding.version_id
 
 
@@ -203,7 +207,7 @@ def when_copy_name_taken(
     named `<name>-rs`, but not before the original exists with its uid; a name is no proof.
     `existing` None: the run holding the name is gone again (deleted meanwhile): not a copy.
     """
-    metadata = _metadata(run)
+    metadata = metadata_of(run)
     name, uid = metadata.get("name"), metadata.get("uid")
     if existing is not None and isinstance(uid, str) and uid and _is_copy_of(existing, name, uid):
         return replace
@@ -219,8 +223,8 @@ def when_copy_name_taken(
 
 
 def _is_copy_of(existing: Mapping[str, Any], name: object, uid: str) -> bool:
-    metadata = _metadata(existing)
-    annotations = _string_map(metadata.get("annotations"))
+    metadata = metadata_of(existing)
+    annotations = string_map(metadata.get("annotations"))
     if annotations.get(REPLACEMENT_OF_ANNOTATION) != name:
         return False
     owners = metadata.get("ownerReferences")
@@ -236,14 +240,12 @@ def _is_copy_of(existing: Mapping[str, Any], name: object, uid: str) -> bool:
 def left_alone_whatever_the_binding(run: Mapping[str, Any]) -> Leave | None:
     """A Leave for a run no binding could change anything about (unnamed, cancelled or
     finished), else None. Lets the guard skip waiting for a binding it does not need."""
-    name = _metadata(run).get("name")
+    name = metadata_of(run).get("name")
     if not isinstance(name, str) or not name:
         return Leave("the PipelineRun has no name yet")
-    spec = run.get("spec")
-    spec_status = spec.get("status") if isinstance(spec, Mapping) else None
-    if isinstance(spec_status, str) and spec_status in _STOPPED:
+    if is_stopped(run):
         return Leave("already cancelled")
-    if is_finished(run):
+    if read_run_status(run).finished:
         return Leave("already finished: too late to correct (registry-sync audit reports it)")
     return None
 
@@ -255,24 +257,6 @@ def replacement_name(name: str) -> str:
         return candidate
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     return f"{name[: _MAX_NAME - len(digest) - 4].rstrip('-.')}-{digest}-rs"
-
-
-def is_finished(run: Mapping[str, Any]) -> bool:
-    """Tekton's Succeeded condition is True or False, or a completion time is set."""
-    status = run.get("status")
-    if not isinstance(status, Mapping):
-        return False
-    if status.get("completionTime"):
-        return True
-    conditions = status.get("conditions")
-    if not isinstance(conditions, list):
-        return False
-    return any(
-        isinstance(c, Mapping)
-        and c.get("type") == "Succeeded"
-        and c.get("status") in ("True", "False")
-        for c in conditions
-    )
 
 
 def _cancel_patch(message: str) -> dict[str, Any]:
@@ -295,35 +279,21 @@ def _kept_running(
         "it publishes."
     )
     note = message[:_MAX_ANNOTATION]
-    if _string_map(_metadata(run).get("annotations")).get(KEPT_RUNNING_ANNOTATION) == note:
+    if annotations_of(run).get(KEPT_RUNNING_ANNOTATION) == note:
         return Leave("left running, and reported already")
     patch = {"metadata": {"annotations": {KEPT_RUNNING_ANNOTATION: note}}}
     return Report(patch, BINDING_NOT_READY, message)
 
 
-def _created_ms(run: Mapping[str, Any]) -> int | None:
-    """`metadata.creationTimestamp` in milliseconds since the epoch, None if unreadable."""
-    text = _metadata(run).get("creationTimestamp")
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return int(moment.timestamp() * 1000)
-
-
 def _corrected_copy(
     run: Mapping[str, Any], name: str, copy_name: str, decision: Admitted
 ) -> dict[str, Any]:
-    metadata = _metadata(run)
-    labels = _string_map(metadata.get("labels"))
+    metadata = metadata_of(run)
+    labels = string_map(metadata.get("labels"))
     labels[REPLACEMENT_OF_LABEL] = name if len(name) <= _MAX_NAME else copy_name
     annotations = {
         k: v
-        for k, v in _string_map(metadata.get("annotations")).items()
+        for k, v in string_map(metadata.get("annotations")).items()
         if k != "kubectl.kubernetes.io/last-applied-configuration"
     }
     annotations.update(decision.annotations)
@@ -355,14 +325,3 @@ def _corrected_copy(
             }
         ]
     return body
-
-
-def _metadata(run: Mapping[str, Any]) -> Mapping[str, Any]:
-    metadata = run.get("metadata")
-    return metadata if isinstance(metadata, Mapping) else {}
-
-
-def _string_map(value: object) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        return {}
-    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}

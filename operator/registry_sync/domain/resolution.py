@@ -8,11 +8,11 @@ the last good answer and says how old it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from registry_sync.domain.inference_service import (
     DeployedStorage,
@@ -65,6 +65,32 @@ class Candidate:
         )
 
 
+class NamedVersion(Protocol):
+    """An answer or a candidate: a model version named by ids and names."""
+
+    @property
+    def registered_model_id(self) -> str | None: ...
+    @property
+    def registered_model_name(self) -> str | None: ...
+    @property
+    def model_version_id(self) -> str | None: ...
+    @property
+    def model_version_name(self) -> str | None: ...
+
+
+def version_document(
+    named: NamedVersion, shown: Callable[[str | None], str | None] = lambda value: value
+) -> dict[str, str | None]:
+    """The ids and names of a model version as the project's documents write them (the
+    ModelBinding status, the audit's JSON): camelCase, each value through `shown`."""
+    return {
+        "registeredModelId": shown(named.registered_model_id),
+        "registeredModelName": shown(named.registered_model_name),
+        "modelVersionId": shown(named.model_version_id),
+        "modelVersionName": shown(named.model_version_name),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """One answer about one InferenceService.
@@ -94,6 +120,21 @@ class Resolution:
         This is when a model-testing run may be told these names (the binding's Ready).
         """
         return self.model_version_id is not None and self.outcome in _ANSWERING_OUTCOMES
+
+    def says_the_same(self, other: Resolution) -> bool:
+        """Whether two answers say the same thing (an outage's ageing message aside)."""
+        return _gist(self) == _gist(other)
+
+
+def _gist(answer: Resolution) -> tuple[object, ...]:
+    return (
+        answer.outcome,
+        answer.registered_model_id,
+        answer.model_version_id,
+        answer.registered_model_name,
+        answer.model_version_name,
+        answer.candidates,
+    )
 
 
 _ANSWERING_OUTCOMES: Final = frozenset(

@@ -7,12 +7,12 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.audit.verdicts import (
+from registry_sync.audit.findings import (
     InferenceServiceVerdict,
     PipelineRunVerdict,
     RegistryInferenceServiceRecord,
-    audit_namespace,
 )
+from registry_sync.audit.verdicts import audit_namespace
 from unit.audit.scenario import (
     COMPARISON_URI,
     DEPLOYED_URI,

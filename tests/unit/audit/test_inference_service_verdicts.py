@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from registry_sync.audit.verdicts import (
+from registry_sync.audit.findings import (
     ClaimState,
     InferenceServiceFinding,
     InferenceServiceVerdict,
-    audit_namespace,
 )
+from registry_sync.audit.verdicts import audit_namespace
 from registry_sync.domain.snapshot import RegistrySnapshot
 from unit.audit.scenario import (
     COMPARISON_URI,

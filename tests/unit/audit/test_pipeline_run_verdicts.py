@@ -6,16 +6,11 @@ from typing import Any
 
 import pytest
 
-from registry_sync.audit.verdicts import (
-    PipelineRunFinding,
-    PipelineRunVerdict,
-    RunStatus,
-    TargetSource,
-    audit_namespace,
-    is_model_testing_run,
-    read_run_status,
-)
+from registry_sync.audit.findings import PipelineRunFinding, PipelineRunVerdict, TargetSource
+from registry_sync.audit.pipeline_run_verdicts import is_model_testing_run
+from registry_sync.audit.verdicts import audit_namespace
 from registry_sync.domain.params import ParamNames
+from registry_sync.domain.pipeline_run import RunStatus, read_run_status
 from unit.audit.scenario import (
     INCIDENT_PARAMS,
     ISVC,
@@ -293,12 +288,12 @@ STATUSES: list[tuple[str, dict[str, Any], RunStatus]] = [
     (
         "succeeded",
         pipeline_run(conditions=[{"type": "Succeeded", "status": "True", "reason": "Succeeded"}]),
-        RunStatus("True", "Succeeded"),
+        RunStatus("True", "Succeeded", finished=True),
     ),
     (
         "failed",
         pipeline_run(conditions=[{"type": "Succeeded", "status": "False", "reason": "Failed"}]),
-        RunStatus("False", "Failed"),
+        RunStatus("False", "Failed", finished=True),
     ),
     (
         "running",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from registry_sync.audit.verdicts import (
+from registry_sync.audit.findings import (
     RecordFinding,
     RecordVerdict,
     RegistryInferenceServiceRecord,
-    audit_namespace,
-    find_tag_reuse,
 )
+from registry_sync.audit.verdicts import audit_namespace, find_tag_reuse
 from registry_sync.domain.reference_index import ReferenceIndex
 from registry_sync.domain.snapshot import (
     ModelArtifact,

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry_sync.audit.findings import AuditReport, RegistryInferenceServiceRecord
 from registry_sync.audit.report import (
     SCHEMA_VERSION,
     WIDTH,
@@ -16,11 +17,7 @@ from registry_sync.audit.report import (
     render_table,
     report_document,
 )
-from registry_sync.audit.verdicts import (
-    AuditReport,
-    RegistryInferenceServiceRecord,
-    audit_namespace,
-)
+from registry_sync.audit.verdicts import audit_namespace
 from unit.audit.scenario import (
     INCIDENT_LABELS,
     INCIDENT_PARAMS,

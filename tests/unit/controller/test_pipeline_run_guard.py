@@ -18,7 +18,8 @@ from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission
 from registry_sync.controller.pipeline_run_guard import PipelineRunGuard
 from registry_sync.controller.reconciler import InferenceServiceReconciler, ReconcilerConfig
-from registry_sync.domain.binding import GitOpsPolicy, read_inference_service
+from registry_sync.domain.binding import BindingDecision, CorrectionHistory, GitOpsPolicy
+from registry_sync.domain.inference_service import read_inference_service
 from registry_sync.domain.metadata import (
     CANCELLED_BECAUSE_ANNOTATION,
     KEPT_RUNNING_ANNOTATION,
@@ -274,7 +275,17 @@ async def test_the_copy_an_earlier_attempt_made_is_adopted() -> None:
 
 def entry(ready: bool, version: str = "5") -> BindingEntry:
     facts = read_inference_service(stored(seed_inference_service()), LabelKeys())
-    return BindingEntry(facts=facts, ready=ready, ready_reason=version)
+    # Only readiness matters to the book's Ready periods; `version` tells entries apart.
+    decision = BindingDecision(
+        label_patch=None,
+        status={},
+        events=(),
+        history=CorrectionHistory(),
+        ready=ready,
+        ready_reason=version,
+        ready_message="",
+    )
+    return BindingEntry(facts=facts, decision=decision)
 
 
 async def test_the_book_remembers_the_last_ready_entry_and_when_it_ended() -> None:

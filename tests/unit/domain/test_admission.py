@@ -17,13 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.domain.admission import (
-    Admitted,
-    BindingView,
-    Denied,
-    decide_admission,
-    target_of,
-)
+from registry_sync.domain.admission import Admitted, BindingView, Denied, decide_admission
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.metadata import (
     ORIGINAL_PARAMS_ANNOTATION,
@@ -31,6 +25,7 @@ from registry_sync.domain.metadata import (
     VERSION_ANNOTATION,
 )
 from registry_sync.domain.params import ParamNames
+from registry_sync.domain.pipeline_run import label_target
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,
     NAMESPACE,
@@ -389,7 +384,7 @@ def test_a_param_nested_deeper_than_any_tekton_param_is_denied_not_copied() -> N
     assert "levels deep" in decision.message
 
 
-# target_of -----------------------------------------------------------------------------------
+# label_target -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -405,7 +400,7 @@ def test_a_param_nested_deeper_than_any_tekton_param_is_denied_not_copied() -> N
     ],
 )
 def test_target_of_reads_only_a_non_empty_string_label(run: object, target: str | None) -> None:
-    assert target_of(run) == target
+    assert label_target(run) == target
 
 
 # Invariants ----------------------------------------------------------------------------------

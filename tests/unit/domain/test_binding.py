@@ -20,20 +20,20 @@ from registry_sync.domain.binding import (
     CorrectionHistory,
     EventNote,
     GitOpsPolicy,
-    InferenceServiceFacts,
-    Mode,
     decide_binding,
     expected_labels,
-    is_opted_in,
-    read_inference_service,
 )
 from registry_sync.domain.inference_service import (
     DeployedModel,
+    InferenceServiceFacts,
     MissingStorageUri,
+    Mode,
     ServedName,
     ServedNameSource,
     StorageUri,
     UnsupportedStorage,
+    is_opted_in,
+    read_inference_service,
 )
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.resolution import Candidate, Outcome, Resolution, format_instant, resolve

@@ -30,6 +30,7 @@ from registry_sync.domain.metadata import (
     VERSION_ANNOTATION,
 )
 from registry_sync.domain.params import ParamNames
+from registry_sync.domain.pipeline_run import read_run_status
 from registry_sync.domain.replacement import (
     Cancel,
     LastReady,
@@ -37,7 +38,6 @@ from registry_sync.domain.replacement import (
     Replace,
     Report,
     decide_without_webhook,
-    is_finished,
     replacement_name,
     when_copy_name_taken,
 )
@@ -655,7 +655,7 @@ def test_a_valid_object_name_gets_a_valid_object_name(name: str) -> None:
     assert DNS_NAME.fullmatch(replacement_name(name))
 
 
-# is_finished -----------------------------------------------------------------------------------
+# read_run_status(...).finished ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -680,7 +680,7 @@ def test_a_run_is_finished_when_succeeded_is_decided_or_it_completed(
     run: dict[str, Any] = {"metadata": {"name": RUN_NAME}}
     if status is not None:
         run["status"] = status
-    assert is_finished(run) is finished
+    assert read_run_status(run).finished is finished
 
 
 # Invariants ------------------------------------------------------------------------------------

@@ -17,13 +17,12 @@ from registry_sync.domain.binding import (
     BindingDecision,
     CorrectionHistory,
     GitOpsPolicy,
-    InferenceServiceFacts,
     decide_binding,
-    read_inference_service,
-    recorded_answer,
 )
 from registry_sync.domain.escaping import escaped, is_unsafe_character
+from registry_sync.domain.inference_service import InferenceServiceFacts, read_inference_service
 from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.model_binding import recorded_answer
 from registry_sync.domain.resolution import Resolution, resolve
 from registry_sync.domain.safe_names import (
     MAX_NAME_LENGTH,

@@ -1,0 +1,126 @@
+"""One InferenceService event, decided: the core the reconciler calls.
+
+`reconcile_step` resolves the deployment against the registry and decides the binding
+(domain/binding.py). It may first ask for one I/O step, and the shell calls it at most
+once more after that step, telling it so:
+- `RefreshFirst`: the deployed URI is not registered in the data at hand; a registry
+  refresh may bring it (a model registered seconds ago). Called again with
+  `refreshed=True`, it never asks again.
+- a refused label patch: called again with `label_patch_error`, its decision asks for no
+  patch (the binding says the patch failed; the next registry refresh tries again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry_sync.domain.binding import (
+    BindingDecision,
+    CorrectionHistory,
+    GitOpsPolicy,
+    decide_binding,
+)
+from registry_sync.domain.inference_service import InferenceServiceFacts, StorageUri
+from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.reference_index import ReferenceIndex
+from registry_sync.domain.resolution import Outcome, Resolution, resolve
+from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class BindingRules:
+    """The settings that shape every decision."""
+
+    keys: LabelKeys = field(default_factory=LabelKeys)
+    registry_name: str | None = None
+    gitops: GitOpsPolicy = field(default_factory=GitOpsPolicy)
+    names: NamePolicy = DEFAULT_NAME_POLICY
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryView:
+    """The registry data at hand: its index (None before the first good read), whether it
+    is current, and why not."""
+
+    index: ReferenceIndex | None
+    current: bool
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the operator knew of the InferenceService before this event: its last answer
+    (in memory, or recorded on its ModelBinding after a restart), the label corrections in
+    the GitOps window, and the binding's status as last written or found."""
+
+    answer: Resolution | None = None
+    history: CorrectionHistory = field(default_factory=CorrectionHistory)
+    status: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFirst:
+    """Refresh the registry for `uri` (rate-limited), then call again with `refreshed=True`."""
+
+    uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    resolution: Resolution
+    decision: BindingDecision
+
+
+def reconcile_step(
+    facts: InferenceServiceFacts,
+    known: Known,
+    registry: RegistryView,
+    rules: BindingRules,
+    now_ms: int,
+    *,
+    refreshed: bool = False,
+    label_patch_error: str | None = None,
+) -> RefreshFirst | Decided:
+    """Resolve and decide, or ask for a refresh first (see the module docstring). Pure."""
+    resolution = resolve(
+        facts.deployed.storage,
+        registry.index,
+        snapshot_current=registry.current,
+        now_ms=now_ms,
+        pin=facts.pin,
+        previous=known.answer,
+        registry_problem=registry.problem,
+    )
+    storage = facts.deployed.storage
+    first_call = not refreshed and label_patch_error is None
+    if (
+        first_call
+        and resolution.outcome is Outcome.NOT_REGISTERED
+        and isinstance(storage, StorageUri)
+    ):
+        return RefreshFirst(storage.uri)
+    decision = decide_binding(
+        facts,
+        resolution,
+        keys=rules.keys,
+        registry_name=rules.registry_name,
+        history=known.history,
+        policy=rules.gitops,
+        previous_status=known.status,
+        now_ms=now_ms,
+        label_patch_error=label_patch_error,
+        names=rules.names,
+    )
+    return Decided(resolution, decision)
+
+
+def worth_reconciling_again(fresh: Resolution, known: Resolution | None, *, pending: bool) -> bool:
+    """After a registry refresh: whether an InferenceService needs its event handled again.
+
+    Yes when the answer changed (an outage's ageing message aside), or when something is
+    `pending`: a GitOps conflict whose window may have passed, or a write the apiserver
+    refused or never got (no watch event follows a failed write).
+    """
+    return pending or known is None or not fresh.says_the_same(known)
