@@ -23,7 +23,7 @@ from registry_sync.domain.safe_names import (
     NamePolicy,
 )
 from registry_sync.registry.bearer_token import may_carry_a_token
-from registry_sync.registry.client import api_url_of
+from registry_sync.registry.transport import api_url_of
 
 ENV_PREFIX = "REGISTRY_SYNC_"
 
