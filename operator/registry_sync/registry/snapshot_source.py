@@ -174,7 +174,8 @@ def _later(mark: int | None, seen: int | None) -> int | None:
 class RegistrySnapshotSource:
     """Builds and refreshes the `RegistrySnapshot` of one registry.
 
-    `refresh()` is the periodic refresh; `request_refresh_for(uri)` is the immediate one
+    `refresh()` is the periodic refresh (the operator's refresher, in
+    `controller/services.py`, calls it); `request_refresh_for(uri)` is the immediate one
     for a URI the snapshot lacks, at most one per `immediate_refresh_interval_s`. Both
     share one lock, so refreshes never overlap.
     """
@@ -288,12 +289,6 @@ class RegistrySnapshotSource:
         self._last_immediate = now
         self._immediate = asyncio.create_task(self._refresh_quietly())
         return await asyncio.shield(self._immediate)
-
-    async def run_periodically(self, interval_s: float) -> None:
-        """Refresh every `interval_s` seconds until cancelled; failures are kept, not raised."""
-        while True:
-            await self._refresh_quietly()
-            await asyncio.sleep(interval_s)
 
     async def _refresh_quietly(self) -> bool:
         try:
