@@ -111,7 +111,9 @@ def _book() -> tuple[BindingBook, dict[str, BindingView]]:
 
 def webhook(book: BindingBook) -> Review:
     """What Kopf's webhook server calls for a review, wired to the operator's handler."""
-    registry = build_kopf_registry(OperatorSettings(webhook=WebhookMode.URL))
+    registry = build_kopf_registry(
+        OperatorSettings(registry_url="https://registry.example:8443", webhook=WebhookMode.URL)
+    )
     runs = references.Resource(
         group="tekton.dev", version="v1", plural="pipelineruns", kind="PipelineRun",
         singular="pipelinerun", namespaced=True, preferred=True,

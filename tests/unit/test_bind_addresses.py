@@ -6,16 +6,22 @@ from __future__ import annotations
 import socket
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from registry_sync.controller.metrics import OperatorMetrics
-from registry_sync.controller.settings import load_settings
+from registry_sync.controller.settings import OperatorSettings, load_settings
 from registry_sync.handlers.command import liveness_endpoint
 
 
+def settings_with(**given: Any) -> OperatorSettings:
+    """`run`'s settings: the given ones, the registry URL it needs, the environment's."""
+    return load_settings(registry_url="https://registry.example:8443", **given)
+
+
 def test_both_endpoints_listen_on_every_interface_unless_told() -> None:
-    settings = load_settings()
+    settings = settings_with()
 
     assert (settings.metrics_host, settings.health_host) == ("0.0.0.0", "0.0.0.0")
     assert liveness_endpoint(settings) == "http://0.0.0.0:8081/healthz"
@@ -30,18 +36,18 @@ def test_both_endpoints_listen_on_every_interface_unless_told() -> None:
     ],
 )
 def test_the_liveness_endpoint_is_served_on_the_health_host(host: str, endpoint: str) -> None:
-    assert liveness_endpoint(load_settings(health_host=host, health_port=9090)) == endpoint
+    assert liveness_endpoint(settings_with(health_host=host, health_port=9090)) == endpoint
 
 
 def test_no_liveness_endpoint_on_health_port_zero() -> None:
-    assert liveness_endpoint(load_settings(health_host="127.0.0.1", health_port=0)) is None
+    assert liveness_endpoint(settings_with(health_host="127.0.0.1", health_port=0)) is None
 
 
 def test_the_hosts_are_read_from_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGISTRY_SYNC_METRICS_HOST", "10.0.0.5")
     monkeypatch.setenv("REGISTRY_SYNC_HEALTH_HOST", "127.0.0.1")
 
-    settings = load_settings()
+    settings = settings_with()
 
     assert (settings.metrics_host, settings.health_host) == ("10.0.0.5", "127.0.0.1")
 

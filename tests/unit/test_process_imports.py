@@ -7,6 +7,8 @@ reads `sys.modules`.
 - The benchmarks' bare operator loads Kopf (with the Kubernetes client its login uses), the
   standard library, `registry_sync.controller.kopf_settings` and `registry_sync.domain.metadata`,
   nothing else of registry-sync: the baseline must not carry the operator's weight.
+- The settings and the metrics, which need only the registry's URL rule and its request
+  events, load the registry transport but not the endpoint catalogue.
 """
 
 from __future__ import annotations
@@ -134,3 +136,13 @@ def test_the_bare_operator_loads_only_kopf_the_standard_library_and_the_shared_n
         if m.split(".")[0] not in allowed and not is_interpreter_internal(m)
     }
     assert foreign == set()
+
+
+def test_the_settings_and_the_metrics_load_the_registry_transport_but_not_its_endpoints() -> None:
+    loaded = modules_after(
+        "import registry_sync.controller.settings\nimport registry_sync.controller.metrics"
+    )
+
+    assert "registry_sync.registry.transport" in loaded
+    assert "registry_sync.registry.client" not in loaded
+    assert "registry_sync.registry.snapshot_source" not in loaded

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from registry_sync.registry.client import RequestEvent
+from registry_sync.registry.transport import RequestEvent
 
 # An answer from memory takes tens to hundreds of microseconds: fine steps below 0.5 ms
 # tell those apart; the upper range (to the webhook's 5 s timeout) stays for slow cases.

@@ -7,8 +7,6 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-import kopf
-
 from registry_sync.controller.binding_book import BindingBook
 from registry_sync.controller.kube_calls import KubeObjects, load_api_client
 from registry_sync.controller.metrics import OperatorMetrics
@@ -53,8 +51,6 @@ class Services:
 
 async def start_services(settings: OperatorSettings, namespace: str) -> Services:
     """Build the services, read the registry once and the existing bindings, start refreshing."""
-    if settings.registry_url is None:
-        raise kopf.PermanentError("setting --registry-url (REGISTRY_SYNC_REGISTRY_URL) is required")
     metrics = OperatorMetrics()
     client = RegistryClient(
         settings.registry_url,

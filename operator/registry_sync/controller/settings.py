@@ -23,7 +23,7 @@ from registry_sync.domain.safe_names import (
     NamePolicy,
 )
 from registry_sync.registry.bearer_token import may_carry_a_token
-from registry_sync.registry.client import api_url_of
+from registry_sync.registry.transport import api_url_of
 
 ENV_PREFIX = "REGISTRY_SYNC_"
 
@@ -137,6 +137,10 @@ class OperatorSettings(RegistrySettings):
     """The settings of `registry-sync run` (defaults as documented in README)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    # Without it the operator has nothing to do: refused here, with the other wrong settings.
+    # (`audit` reads the same field, optional there: it reports a missing one itself.)
+    registry_url: str = Field(description="the Model Registry's REST URL")
 
     # The audience the token in token_file must be for (docs/install.md, "Security").
     token_audience: str | None = None
@@ -253,7 +257,13 @@ def describe_validation_error(error: ValidationError, kind: type[RegistrySetting
         location = item.get("loc") or ()
         field_name = str(location[0]) if location else ""
         reason = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
-        if field_name in kind.model_fields:
+        if field_name in kind.model_fields and item.get("type") == "missing":
+            needed = kind.model_fields[field_name].description
+            problems.append(
+                f"setting {flag_of(field_name)} ({env_of(field_name)}) is required"
+                + (f": {needed}" if needed else "")
+            )
+        elif field_name in kind.model_fields:
             problems.append(f"setting {flag_of(field_name)} ({env_of(field_name)}): {reason}")
         elif item.get("type") == "extra_forbidden":
             problems.append(f"unknown setting {field_name!r}")

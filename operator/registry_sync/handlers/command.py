@@ -87,11 +87,6 @@ def run(verbose: bool, **given: Any) -> None:
         settings = load_settings(**given)
     except SettingsError as error:
         raise click.UsageError(str(error)) from None
-    if settings.registry_url is None:
-        raise click.UsageError(
-            "setting --registry-url (REGISTRY_SYNC_REGISTRY_URL) is required: "
-            "the Model Registry's REST URL"
-        )
     namespace = operator_namespace(settings.namespace)
     configure_logging(verbose)
     run_operator(settings, namespace)

@@ -20,7 +20,7 @@ import pytest
 
 from integration.operator.faults_support import WAIT_SECONDS, operator_behind, wait_for_ready
 from registry_sync.demo.seed import SeedIds, seed_inference_service
-from registry_sync.registry.client import DEFAULT_DEADLINE_S
+from registry_sync.registry.transport import DEFAULT_DEADLINE_S
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES
 from support.devregistry import RunningRegistry

@@ -59,6 +59,8 @@ async def test_the_refresher_survives_any_exception_and_re_resolves_after_each()
 
 
 def test_data_is_current_for_three_refresh_periods_and_one_refresh_timeout() -> None:
-    settings = OperatorSettings(refresh_seconds=10, refresh_timeout_seconds=60)
+    settings = OperatorSettings(
+        registry_url="https://registry.example:8443", refresh_seconds=10, refresh_timeout_seconds=60
+    )
 
     assert snapshot_max_age_s(settings) == 90

@@ -11,20 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from registry_sync.audit.settings import load_audit_settings
 from registry_sync.controller.settings import SettingsError, WebhookMode, load_settings
 from registry_sync.handlers.command import run
 
 ENV_PREFIX = "REGISTRY_SYNC_"
+# The one setting of `run` without a default.
+REGISTRY_URL = "https://mr.example:8443"
 
 
 @pytest.fixture(autouse=True)
 def no_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts from the defaults, whatever the shell running the tests exports."""
+    """Each test starts from the defaults and a registry URL, whatever the shell running the
+    tests exports."""
     for variable in os.environ:
         if variable.startswith(ENV_PREFIX):
             monkeypatch.delenv(variable)
+    monkeypatch.setenv("REGISTRY_SYNC_REGISTRY_URL", REGISTRY_URL)
 
 
 def settings_error(**given: Any) -> str:
@@ -46,7 +51,6 @@ def a_file(directory: Path, name: str) -> Path:
     ("field", "default"),
     [
         ("namespace", None),
-        ("registry_url", None),
         ("registry_name", None),
         ("token_file", None),
         ("token_audience", None),
@@ -66,6 +70,47 @@ def a_file(directory: Path, name: str) -> Path:
 )
 def test_defaults_are_the_documented_ones(field: str, default: object) -> None:
     assert getattr(load_settings(), field) == default
+
+
+def test_the_registry_url_is_required_naming_its_flag_and_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REGISTRY_SYNC_REGISTRY_URL")
+
+    assert (
+        "setting --registry-url (REGISTRY_SYNC_REGISTRY_URL) is required: "
+        "the Model Registry's REST URL"
+    ) in settings_error()
+
+
+def test_a_missing_registry_url_is_reported_with_the_other_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REGISTRY_SYNC_REGISTRY_URL")
+
+    message = settings_error(namespace="Bad_NS")
+
+    assert "--namespace (REGISTRY_SYNC_NAMESPACE)" in message
+    assert "--registry-url (REGISTRY_SYNC_REGISTRY_URL) is required" in message
+
+
+def test_run_without_a_registry_url_stops_with_a_usage_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REGISTRY_SYNC_REGISTRY_URL")
+
+    result = CliRunner().invoke(run, ["--namespace", "demo"])
+
+    assert result.exit_code == 2
+    assert "--registry-url (REGISTRY_SYNC_REGISTRY_URL) is required" in result.stderr
+
+
+def test_audit_settings_leave_the_registry_url_to_the_audit_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REGISTRY_SYNC_REGISTRY_URL")
+
+    assert load_audit_settings().registry_url is None
 
 
 def test_the_webhook_mode_is_spelled_as_on_the_command_line() -> None:

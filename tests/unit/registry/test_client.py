@@ -25,8 +25,8 @@ from registry_sync.registry import (
     RetryPolicy,
     SortOrder,
 )
-from registry_sync.registry.client import api_url_of
 from registry_sync.registry.models import EntityState, MetadataStringValue
+from registry_sync.registry.transport import api_url_of
 
 SERVER = "https://registry.test:8443"
 API = SERVER + "/api/model_registry/v1alpha3"

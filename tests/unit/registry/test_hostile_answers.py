@@ -22,7 +22,7 @@ from registry_sync.registry import (
     RegistryUnavailable,
     RetryPolicy,
 )
-from registry_sync.registry.client import AnswerLimits
+from registry_sync.registry.answers import AnswerLimits
 
 SERVER = "https://registry.test:8443"
 CHUNK = 64 * 1024

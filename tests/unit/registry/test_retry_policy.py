@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_sync.registry.client import RetryPolicy
+from registry_sync.registry.transport import RetryPolicy
 
 POLICY = RetryPolicy(attempts=10, base_delay_s=0.2, max_delay_s=5.0, max_retry_after_s=30.0)
 

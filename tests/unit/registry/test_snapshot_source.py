@@ -7,13 +7,15 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry_sync.controller.services import Services, refresh_forever
 from registry_sync.domain.snapshot import RegistrySnapshot, State
 from registry_sync.registry import (
     RefreshKind,
@@ -520,22 +522,50 @@ async def test_a_full_resync_happens_after_its_interval(
     assert source.last_refresh is not None and source.last_refresh.kind is RefreshKind.FULL
 
 
+class ErrorNotingReconciler:
+    """Stands in for the reconciler the refresher calls after each refresh: notes the
+    source's `last_error` at that moment."""
+
+    def __init__(self, source: RegistrySnapshotSource) -> None:
+        self.source = source
+        self.errors_seen: list[RegistryError | None] = []
+
+    async def on_registry_refresh(self) -> None:
+        self.errors_seen.append(self.source.last_error)
+
+
+def refresher_of(source: RegistrySnapshotSource, reconciler: ErrorNotingReconciler) -> Services:
+    """The operator's refresher every 10 ms, over this source."""
+    services = SimpleNamespace(
+        settings=SimpleNamespace(refresh_seconds=0.01), source=source, reconciler=reconciler
+    )
+    return cast(Services, services)
+
+
+async def refresh_until_current(
+    source: RegistrySnapshotSource, reconciler: ErrorNotingReconciler
+) -> None:
+    refresher = asyncio.create_task(refresh_forever(refresher_of(source, reconciler)))
+    try:
+        async with asyncio.timeout(10):
+            while not source.is_current:
+                assert not refresher.done(), refresher
+                await asyncio.sleep(0.01)
+    finally:
+        refresher.cancel()
+
+
 async def test_the_periodic_refresh_outlives_a_failing_registry(
     registry: InMemoryRegistry, source: RegistrySnapshotSource
 ) -> None:
     seeded(registry)
     registry.failures = [httpx.Response(500), httpx.Response(500)]
+    reconciler = ErrorNotingReconciler(source)
 
-    refresher = asyncio.create_task(source.run_periodically(0.01))
-    try:
-        async with asyncio.timeout(10):
-            # Waiting for a condition: the source offers no event to wait on.
-            while not source.is_current:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-    finally:
-        refresher.cancel()
+    await refresh_until_current(source, reconciler)
 
     assert source.snapshot is not None and len(source.snapshot.artifacts) == 3
+    assert isinstance(reconciler.errors_seen[0], RegistryUnavailable)
 
 
 # Immediate refreshes ----------------------------------------------------------------
@@ -638,21 +668,23 @@ async def test_an_unexpected_failure_is_recorded_and_raised_as_a_registry_error(
 
 
 async def test_the_periodic_refresh_outlives_an_unexpected_failure(
-    registry: InMemoryRegistry, source: RegistrySnapshotSource
+    registry: InMemoryRegistry, source: RegistrySnapshotSource, caplog: pytest.LogCaptureFixture
 ) -> None:
     seeded(registry)
     registry.raising = [RecursionError("maximum recursion depth exceeded")]
+    reconciler = ErrorNotingReconciler(source)
 
-    refresher = asyncio.create_task(source.run_periodically(0.01))
-    try:
-        async with asyncio.timeout(10):
-            while not source.is_current:
-                assert not refresher.done(), refresher
-                await asyncio.sleep(0.01)
-    finally:
-        refresher.cancel()
+    await refresh_until_current(source, reconciler)
 
     assert source.snapshot is not None and len(source.snapshot.artifacts) == 3
+    first = reconciler.errors_seen[0]
+    assert isinstance(first, RegistryError) and "failed unexpectedly" in str(first)
+    # The source raised it as a RegistryError: the refresher's last-resort catch of any
+    # exception is not what kept it alive.
+    refresher_said = [r for r in caplog.records if r.name == "registry_sync.controller.services"]
+    assert [r.getMessage().split(":")[0] for r in refresher_said] == [
+        "registry refresh failed, answering from data unknown old"
+    ]
 
 
 class Hanging:
