@@ -72,7 +72,7 @@ from registry_sync.demo.seed import (
     seed_pipeline_run,
 )
 from registry_sync.domain.metadata import TARGET_LABEL, VERSION_ANNOTATION
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from support.cluster import Cluster
 from support.cluster_objects import PIPELINE_RUNS
 from support.devregistry import start_dev_registry

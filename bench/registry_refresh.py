@@ -35,8 +35,9 @@ import click
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "tests"))
 
-from registry_sync.registry import RegistryClient, RegistrySnapshotSource  # noqa: E402
+from registry_sync.registry.client import RegistryClient  # noqa: E402
 from registry_sync.registry.models import EntityState  # noqa: E402
+from registry_sync.registry.snapshot_source import RegistrySnapshotSource  # noqa: E402
 from support.devregistry import start_dev_registry  # noqa: E402
 
 VERSIONS_PER_MODEL = 10

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from registry_sync.demo.seed import SeedIds, register_seed
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS
 from support.devregistry import RunningRegistry

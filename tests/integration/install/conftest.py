@@ -11,7 +11,7 @@ import pytest
 
 from integration.install.installation import OVERLAYS, Rendered, install_test_crds, render
 from registry_sync.demo.seed import SeedIds, register_seed
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from support.cluster import Cluster
 from support.devregistry import start_dev_registry
 

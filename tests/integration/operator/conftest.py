@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from registry_sync.demo.seed import SeedIds, register_seed
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from support.cluster import Cluster
 from support.devregistry import RunningRegistry
 from support.operator import RunningOperator, start_operator

@@ -31,7 +31,7 @@ from registry_sync.demo.seed import (
     seed_inference_service,
     seed_pipeline_run,
 )
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from support.bindings import MODEL_ID, VERSION_ID, binding_or_none, condition
 from support.cluster import REQUIRE_CLUSTER_VARIABLE, TEST_CLUSTER_VARIABLE, Cluster
 from support.cluster_local import LocalControlPlane

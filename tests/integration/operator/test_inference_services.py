@@ -15,7 +15,7 @@ from registry_sync.demo.seed import (
     SeedIds,
     seed_inference_service,
 )
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from support.bindings import (
     MODEL_BINDINGS,
     MODEL_ID,

@@ -28,7 +28,7 @@ from registry_sync.demo.seed import (
     seed_pipeline_run,
 )
 from registry_sync.domain.replacement import replacement_name
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from support.bindings import binding_or_none, condition, wait_for_ready
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, owner_reference, params_of

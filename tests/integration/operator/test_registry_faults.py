@@ -44,7 +44,7 @@ from registry_sync.demo.seed import (
     SeedIds,
     seed_inference_service,
 )
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.models import EntityState
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES

@@ -37,7 +37,7 @@ from registry_sync.demo.seed import (
     register_seed,
     seed_inference_service,
 )
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from support.bindings import MODEL_BINDINGS
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from integration.operator.faults_support import stored_runs, try_run
-from registry_sync.registry import RegistryClient
+from registry_sync.registry.client import RegistryClient
 from support.bindings import MODEL_BINDINGS, wait_for_ready
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES

@@ -8,8 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry_sync.registry import RegistryClient, RetryPolicy
+from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.models import MetadataStringValue
+from registry_sync.registry.transport import RetryPolicy
 from support.devregistry import RunningRegistry
 from support.faultproxy import FaultProxy
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from registry_sync.registry import RegistryClient, RegistryNotFound, RegistryRejected
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.errors import RegistryNotFound, RegistryRejected
 from support.faultproxy import FaultProxy
 
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry_sync.registry import (
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.errors import (
     RegistryAuthError,
-    RegistryClient,
     RegistryError,
     RegistryProtocolError,
-    RegistrySnapshotSource,
     RegistryUnavailable,
-    RetryPolicy,
 )
+from registry_sync.registry.snapshot_source import RegistrySnapshotSource
+from registry_sync.registry.transport import RetryPolicy
 from support.faultproxy import (
     ConnectionReset,
     FaultProxy,

@@ -16,13 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from registry_sync.registry import (
-    RegistryClient,
-    RegistryError,
-    RegistryProtocolError,
-    RegistrySnapshotSource,
-    RegistryUnavailable,
-)
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.errors import RegistryError, RegistryProtocolError, RegistryUnavailable
+from registry_sync.registry.snapshot_source import RegistrySnapshotSource
 from support.faultproxy import EndlessPages, Fault, FaultProxy, Huge, Nested, Trickle
 
 DEADLINE_S = 3.0

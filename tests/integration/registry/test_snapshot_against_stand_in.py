@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 
 from registry_sync.domain.snapshot import RegistrySnapshot, State
-from registry_sync.registry import (
-    RefreshKind,
-    RegistryClient,
-    RegistrySnapshotSource,
-)
+from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.models import EntityState
+from registry_sync.registry.snapshot_source import RefreshKind, RegistrySnapshotSource
 from support.devregistry import RunningRegistry
 
 

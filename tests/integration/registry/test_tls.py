@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from registry_sync.registry import RegistryClient, RegistryTLSError, RetryPolicy
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.errors import RegistryTLSError
+from registry_sync.registry.transport import RetryPolicy
 from support.devregistry import RunningRegistry, start_dev_registry
 
 

@@ -8,7 +8,7 @@ from typing import cast
 
 from registry_sync.controller.services import Services, refresh_forever, snapshot_max_age_s
 from registry_sync.controller.settings import OperatorSettings
-from registry_sync.registry import RegistryUnavailable
+from registry_sync.registry.errors import RegistryUnavailable
 
 
 class FailingSource:

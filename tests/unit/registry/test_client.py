@@ -12,21 +12,17 @@ import httpx
 import pytest
 import respx
 
-from registry_sync.registry import (
-    OrderBy,
+from registry_sync.registry.client import OrderBy, RegistryClient, SortOrder
+from registry_sync.registry.errors import (
     RegistryAuthError,
-    RegistryClient,
     RegistryError,
     RegistryNotFound,
     RegistryProtocolError,
     RegistryRejected,
     RegistryUnavailable,
-    RequestEvent,
-    RetryPolicy,
-    SortOrder,
 )
 from registry_sync.registry.models import EntityState, MetadataStringValue
-from registry_sync.registry.transport import api_url_of
+from registry_sync.registry.transport import RequestEvent, RetryPolicy, api_url_of
 
 SERVER = "https://registry.test:8443"
 API = SERVER + "/api/model_registry/v1alpha3"

@@ -19,15 +19,14 @@ import httpx
 import pytest
 import respx
 
-from registry_sync.registry import (
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.errors import (
     RegistryAuthError,
-    RegistryClient,
     RegistryError,
     RegistryProtocolError,
     RegistryRejected,
-    RequestEvent,
-    RetryPolicy,
 )
+from registry_sync.registry.transport import RequestEvent, RetryPolicy
 
 SERVER = "https://registry.test:8443"
 API = SERVER + "/api/model_registry/v1alpha3"

@@ -16,13 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from registry_sync.registry import (
-    RegistryClient,
-    RegistryProtocolError,
-    RegistryUnavailable,
-    RetryPolicy,
-)
 from registry_sync.registry.answers import AnswerLimits
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.errors import RegistryProtocolError, RegistryUnavailable
+from registry_sync.registry.transport import RetryPolicy
 
 SERVER = "https://registry.test:8443"
 CHUNK = 64 * 1024

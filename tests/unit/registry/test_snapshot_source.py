@@ -17,15 +17,10 @@ from hypothesis import strategies as st
 
 from registry_sync.controller.services import Services, refresh_forever
 from registry_sync.domain.snapshot import RegistrySnapshot, State
-from registry_sync.registry import (
-    RefreshKind,
-    RegistryClient,
-    RegistryError,
-    RegistryProtocolError,
-    RegistrySnapshotSource,
-    RegistryUnavailable,
-    RetryPolicy,
-)
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.errors import RegistryError, RegistryProtocolError, RegistryUnavailable
+from registry_sync.registry.snapshot_source import RefreshKind, RegistrySnapshotSource
+from registry_sync.registry.transport import RetryPolicy
 
 API_PATH = "/api/model_registry/v1alpha3"
 
