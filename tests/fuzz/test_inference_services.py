@@ -24,13 +24,14 @@ from fuzz.harness import EXAMPLES, fuzz
 from registry_sync.controller.binding_book import BindingEntry
 from registry_sync.controller.pipeline_run_admission import binding_view
 from registry_sync.domain.admission import Denied, decide_admission
+from registry_sync.domain.answer import Outcome, Resolution
 from registry_sync.domain.binding import CorrectionHistory, GitOpsPolicy, decide_binding
 from registry_sync.domain.inference_service import Mode, read_inference_service
 from registry_sync.domain.metadata import VERSION_ANNOTATION, LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import ReferenceIndex
 from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
-from registry_sync.domain.resolution import Outcome, Resolution, resolve
+from registry_sync.domain.resolution import resolve
 from registry_sync.domain.snapshot import ModelArtifact, ModelVersion, State
 from unit.domain.seed import DEPLOYED_URI, seed_inference_service, seed_snapshot
 

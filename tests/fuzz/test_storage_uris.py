@@ -15,13 +15,14 @@ import pytest
 
 from fuzz.generators import near_valid_uri, storage_uri_input, valid_uri
 from fuzz.harness import EXAMPLES, fuzz
+from registry_sync.domain.answer import Outcome
 from registry_sync.domain.reference_index import ReferenceIndex
 from registry_sync.domain.references import (
     InvalidStorageUri,
     parse_digest,
     parse_storage_uri,
 )
-from registry_sync.domain.resolution import Outcome, resolve
+from registry_sync.domain.resolution import resolve
 from registry_sync.domain.snapshot import (
     ModelArtifact,
     ModelVersion,

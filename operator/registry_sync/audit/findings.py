@@ -10,15 +10,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from registry_sync.domain.answer import Candidate, Outcome, Resolution
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.pipeline_run import (
     RunStatus,
-)
-from registry_sync.domain.resolution import (
-    Candidate,
-    Outcome,
-    Resolution,
 )
 from registry_sync.domain.snapshot import RegistrySnapshot
 

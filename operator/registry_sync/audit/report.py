@@ -25,8 +25,8 @@ from registry_sync.audit.findings import (
     RecordVerdict,
     TagReuse,
 )
+from registry_sync.domain.answer import Candidate, format_instant, version_document
 from registry_sync.domain.escaping import escaped
-from registry_sync.domain.resolution import Candidate, format_instant, version_document
 
 SCHEMA_VERSION: Final = 1
 WIDTH: Final = 120

@@ -35,6 +35,7 @@ from registry_sync.audit.findings import (
     TagReuse,
 )
 from registry_sync.audit.pipeline_run_verdicts import _judge_pipeline_run, is_model_testing_run
+from registry_sync.domain.answer import Candidate, Outcome, Resolution
 from registry_sync.domain.binding import expected_labels
 from registry_sync.domain.inference_service import (
     InferenceServiceFacts,
@@ -44,14 +45,7 @@ from registry_sync.domain.inference_service import (
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import IndexedArtifact, ReferenceIndex
-from registry_sync.domain.resolution import (
-    Candidate,
-    Outcome,
-    Resolution,
-    candidates_of,
-    id_order,
-    resolve,
-)
+from registry_sync.domain.resolution import candidates_of, id_order, resolve
 from registry_sync.domain.snapshot import RegistrySnapshot
 
 

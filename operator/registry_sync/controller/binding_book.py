@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from registry_sync.domain.answer import Resolution
 from registry_sync.domain.binding import BindingDecision, CorrectionHistory
 from registry_sync.domain.inference_service import InferenceServiceFacts
 from registry_sync.domain.model_binding import RecordedBinding
-from registry_sync.domain.resolution import Resolution
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from registry_sync.domain.answer import format_instant
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.metadata import (
     INFERENCE_SERVICES,
@@ -25,7 +26,6 @@ from registry_sync.domain.metadata import (
     PIPELINE_RUNS,
     Resource,
 )
-from registry_sync.domain.resolution import format_instant
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from registry_sync.domain.answer import Outcome, Resolution
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.inference_service import InferenceServiceFacts, Mode
 from registry_sync.domain.metadata import (
@@ -37,7 +38,6 @@ from registry_sync.domain.model_binding import (
     previous_conditions,
     with_transition_times,
 )
-from registry_sync.domain.resolution import Outcome, Resolution
 from registry_sync.domain.safe_names import (
     DEFAULT_NAME_POLICY,
     NamePolicy,

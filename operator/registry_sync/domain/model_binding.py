@@ -13,15 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from registry_sync.domain.answer import Outcome, Resolution, format_instant, version_document
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.inference_service import InferenceServiceFacts
 from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
-from registry_sync.domain.resolution import (
-    Outcome,
-    Resolution,
-    format_instant,
-    version_document,
-)
 from registry_sync.domain.safe_names import UnsafeName
 
 

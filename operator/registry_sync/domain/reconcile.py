@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry_sync.domain.answer import Outcome, Resolution
 from registry_sync.domain.binding import (
     BindingDecision,
     CorrectionHistory,
@@ -25,7 +26,7 @@ from registry_sync.domain.binding import (
 from registry_sync.domain.inference_service import InferenceServiceFacts, StorageUri
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.reference_index import ReferenceIndex
-from registry_sync.domain.resolution import Outcome, Resolution, resolve
+from registry_sync.domain.resolution import resolve
 from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
 
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry_sync.domain.answer import Candidate, Outcome, Resolution, format_instant
 from registry_sync.domain.binding import (
     BindingDecision,
     CorrectionHistory,
@@ -36,7 +37,7 @@ from registry_sync.domain.inference_service import (
     read_inference_service,
 )
 from registry_sync.domain.metadata import LabelKeys
-from registry_sync.domain.resolution import Candidate, Outcome, Resolution, format_instant, resolve
+from registry_sync.domain.resolution import resolve
 from registry_sync.domain.snapshot import ModelArtifact, RegistrySnapshot
 from unit.domain.seed import (
     DEPLOYED_URI,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from registry_sync.domain.answer import Outcome
 from registry_sync.domain.inference_service import read_inference_service
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.reconcile import (
@@ -24,7 +25,6 @@ from registry_sync.domain.reconcile import (
     worth_reconciling_again,
 )
 from registry_sync.domain.reference_index import ReferenceIndex
-from registry_sync.domain.resolution import Outcome
 from unit.domain.seed import SNAPSHOT_TAKEN_AT_MS, seed_inference_service, seed_snapshot
 
 NOW_MS = SNAPSHOT_TAKEN_AT_MS + 60_000

@@ -15,11 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry_sync.domain.answer import Outcome, Resolution
 from registry_sync.domain.binding import CorrectionHistory, GitOpsPolicy, decide_binding
 from registry_sync.domain.inference_service import read_inference_service
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.model_binding import recorded_answer
-from registry_sync.domain.resolution import Outcome, Resolution, resolve
+from registry_sync.domain.resolution import resolve
 from registry_sync.domain.snapshot import RegistrySnapshot
 from unit.domain.seed import SNAPSHOT_TAKEN_AT_MS, seed_inference_service, seed_snapshot
 from unit.domain.strategies import JSON_SCALARS, json_values

@@ -8,17 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry_sync.domain.answer import Candidate, Outcome, Resolution, format_age, format_instant
 from registry_sync.domain.inference_service import MissingStorageUri, StorageUri, UnsupportedStorage
 from registry_sync.domain.reference_index import ReferenceIndex, RegistryOwners
 from registry_sync.domain.references import parse_storage_uri
-from registry_sync.domain.resolution import (
-    Candidate,
-    Outcome,
-    Resolution,
-    format_age,
-    format_instant,
-    resolve,
-)
+from registry_sync.domain.resolution import resolve
 from registry_sync.domain.snapshot import RegistrySnapshot, State
 from unit.domain.registry_data import Version, registry_of
 

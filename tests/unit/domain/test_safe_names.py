@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry_sync.domain.answer import Resolution
 from registry_sync.domain.binding import (
     BindingDecision,
     CorrectionHistory,
@@ -23,7 +24,7 @@ from registry_sync.domain.escaping import escaped, is_unsafe_character
 from registry_sync.domain.inference_service import InferenceServiceFacts, read_inference_service
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.model_binding import recorded_answer
-from registry_sync.domain.resolution import Resolution, resolve
+from registry_sync.domain.resolution import resolve
 from registry_sync.domain.safe_names import (
     MAX_NAME_LENGTH,
     InvalidNamePattern,

@@ -7,11 +7,12 @@ and correct the run's params, recording what they were.
 
 from __future__ import annotations
 
+from registry_sync.domain.answer import Outcome
 from registry_sync.domain.inference_service import StorageUri, read_deployed_model
 from registry_sync.domain.params import ModelNames, ParamChange, plan_params
 from registry_sync.domain.reference_index import ReferenceIndex
 from registry_sync.domain.references import parse_storage_uri
-from registry_sync.domain.resolution import Outcome, resolve
+from registry_sync.domain.resolution import resolve
 from unit.domain.seed import (
     DEPLOYED_URI,
     seed_inference_service,
