@@ -22,12 +22,11 @@ from integration.install.installation import (
     operator_kubeconfig,
     role_rules,
     rule_verbs,
-    without_verb,
 )
+from integration.install.rbac_support import assert_a_step_fails_without, rules_without
 from integration.install.scenario import (
     STEPS,
     SeedScenario,
-    StepFailed,
     permission_errors,
     register_webhook_as_admin,
     service_mode_args,
@@ -123,19 +122,16 @@ def test_without_any_one_verb_a_step_fails_and_the_operator_reports_the_refusal(
     verb: str,
     failing_steps: tuple[str, ...],
 ) -> None:
-    rules = role_rules(openshift_install)
-    (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
-    for operator in operator_as_service_account(
-        kube, namespace, seeded_registry, openshift_install, without_verb(rules, index, verb),
-        tmp_path,
-    ):  # fmt: skip
-        scenario = SeedScenario(kube, namespace, seeded_registry.ids, operator)
-        with pytest.raises(StepFailed) as failed:
-            scenario.run()
-
-        assert failed.value.step in failing_steps, str(failed.value)
-        group_resource = resource.split("/", 1)[1]
-        assert f'cannot {verb} resource "{group_resource}"' in str(failed.value)
+    assert_a_step_fails_without(
+        openshift_install,
+        resource,
+        verb,
+        failing_steps,
+        lambda rules: operator_as_service_account(
+            kube, namespace, seeded_registry, openshift_install, rules, tmp_path
+        ),
+        lambda operator: SeedScenario(kube, namespace, seeded_registry.ids, operator).run(),
+    )
 
 
 def test_without_events_everything_works_and_the_operator_reports_what_it_could_not_post(
@@ -145,13 +141,11 @@ def test_without_events_everything_works_and_the_operator_reports_what_it_could_
     openshift_install: Rendered,
     tmp_path: Path,
 ) -> None:
-    rules = role_rules(openshift_install)
     ((resource, verb),) = BEST_EFFORT
-    (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
+    rules = rules_without(openshift_install, resource, verb)
     for operator in operator_as_service_account(
-        kube, namespace, seeded_registry, openshift_install, without_verb(rules, index, verb),
-        tmp_path,
-    ):  # fmt: skip
+        kube, namespace, seeded_registry, openshift_install, rules, tmp_path
+    ):
         scenario = SeedScenario(kube, namespace, seeded_registry.ids, operator)
         scenario.run()
 

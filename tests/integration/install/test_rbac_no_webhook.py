@@ -29,8 +29,8 @@ from integration.install.installation import (
     render,
     role_rules,
     rule_verbs,
-    without_verb,
 )
+from integration.install.rbac_support import assert_a_step_fails_without
 from integration.install.scenario import StepFailed, permission_errors
 from registry_sync.demo.seed import (
     ISVC_NAME,
@@ -205,15 +205,13 @@ def test_without_any_one_pipeline_run_verb_a_step_fails_and_the_refusal_is_repor
     verb: str,
     failing_steps: tuple[str, ...],
 ) -> None:
-    rules = role_rules(no_webhook_install)
-    (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
-    for operator in operator_without_webhook(
-        kube, namespace, seeded_registry, no_webhook_install, without_verb(rules, index, verb),
-        tmp_path,
-    ):  # fmt: skip
-        scenario = PendingRunScenario(kube, namespace, operator)
-        with pytest.raises(StepFailed) as failed:
-            scenario.run(seeded_registry)
-
-        assert failed.value.step in failing_steps, str(failed.value)
-        assert f'cannot {verb} resource "pipelineruns"' in str(failed.value)
+    assert_a_step_fails_without(
+        no_webhook_install,
+        resource,
+        verb,
+        failing_steps,
+        lambda rules: operator_without_webhook(
+            kube, namespace, seeded_registry, no_webhook_install, rules, tmp_path
+        ),
+        lambda operator: PendingRunScenario(kube, namespace, operator).run(seeded_registry),
+    )
