@@ -91,6 +91,31 @@ def service_mode_args(certificate: ServingCertificate) -> list[str]:
     ]  # fmt: skip
 
 
+def wait_for_step(
+    operator: RunningOperator, step: str, seen: Callable[[], bool], timeout: float
+) -> None:
+    """Until `seen()`; StepFailed as soon as the operator logs a refusal (Events aside) or
+    exits, or once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if seen():
+            return
+        refused = permission_errors(operator.log())
+        if refused:
+            raise StepFailed(step, "the operator was refused: " + refused[0].strip())
+        if not operator.running:
+            raise StepFailed(step, "the operator exited:\n" + operator.log()[-2000:])
+        if time.monotonic() > deadline:
+            raise StepFailed(step, f"not seen within {timeout:g} s")
+        time.sleep(0.2)
+
+
+def seed_binding_ready(kube: Cluster, namespace: str) -> bool:
+    """Whether the seed InferenceService's ModelBinding reports Ready."""
+    ready = condition(binding_or_none(kube.api_client, namespace, ISVC_NAME), "Ready")
+    return bool(ready and ready["status"] == "True")
+
+
 @dataclass
 class SeedScenario:
     """The incident, played against a running operator in `namespace`."""
@@ -151,19 +176,8 @@ class SeedScenario:
     # Steps ---------------------------------------------------------------------------
 
     def _step(self, name: str, condition_: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + self.step_timeout
-        while True:
-            if condition_():
-                self.passed.append(name)
-                return
-            refused = permission_errors(self.operator.log())
-            if refused:
-                raise StepFailed(name, "the operator was refused: " + refused[0].strip())
-            if not self.operator.running:
-                raise StepFailed(name, "the operator exited:\n" + self.operator.log()[-2000:])
-            if time.monotonic() > deadline:
-                raise StepFailed(name, f"not seen within {self.step_timeout:g} s")
-            time.sleep(0.2)
+        wait_for_step(self.operator, name, condition_, self.step_timeout)
+        self.passed.append(name)
 
     def _started(self) -> bool:
         return READY_LINE in self.operator.log()
@@ -177,8 +191,7 @@ class SeedScenario:
         )
 
     def _binding_ready(self) -> bool:
-        ready = condition(binding_or_none(self.kube.api_client, self.namespace, ISVC_NAME), "Ready")
-        return bool(ready and ready["status"] == "True")
+        return seed_binding_ready(self.kube, self.namespace)
 
     def _run_params_corrected(self) -> bool:
         # A dry run goes through the admission chain, webhook included, and stores nothing.

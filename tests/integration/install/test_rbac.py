@@ -10,30 +10,19 @@ would), pointing at the operator on loopback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from integration.install.conftest import SeededRegistry
-from integration.install.installation import (
-    Rendered,
-    Rule,
-    operator_kubeconfig,
-    role_rules,
-    rule_verbs,
+from integration.install.installation import Rendered, role_rules, rule_verbs
+from integration.install.rbac_support import (
+    assert_a_step_fails_without,
+    operator_as_service_account,
+    rules_without,
 )
-from integration.install.rbac_support import assert_a_step_fails_without, rules_without
-from integration.install.scenario import (
-    STEPS,
-    SeedScenario,
-    permission_errors,
-    register_webhook_as_admin,
-    service_mode_args,
-    webhook_certificate,
-)
+from integration.install.scenario import STEPS, SeedScenario, permission_errors
 from support.cluster import Cluster
-from support.operator import RunningOperator, free_port, start_operator
 
 pytestmark = pytest.mark.cluster
 
@@ -54,33 +43,6 @@ NECESSARY = [
     ("registry-sync.io/modelbindings/status", "patch", ("binding Ready",)),
 ]
 BEST_EFFORT = [("core/events", "create")]
-
-
-def operator_as_service_account(
-    kube: Cluster,
-    namespace: str,
-    registry: SeededRegistry,
-    rendered: Rendered,
-    rules: list[Rule] | None,
-    tmp_path: Path,
-) -> Iterator[RunningOperator]:
-    kubeconfig = operator_kubeconfig(
-        kube, namespace, rendered, rules, tmp_path / "service-account.kubeconfig"
-    )
-    certificate = webhook_certificate(tmp_path / "certs")
-    port = free_port()
-    register_webhook_as_admin(kube, namespace, port, certificate)
-    with start_operator(
-        kube,
-        namespace,
-        registry.url,
-        tmp_path / "operator.log",
-        extra_args=service_mode_args(certificate),
-        kubeconfig=kubeconfig,
-        webhook_port=port,
-        wait=False,
-    ) as operator:
-        yield operator
 
 
 def test_the_shipped_role_is_exactly_what_the_tests_prove(openshift_install: Rendered) -> None:
