@@ -38,7 +38,7 @@ from registry_sync.demo.seed import ISVC_NAME, SeedIds, seed_inference_service  
 from registry_sync.devregistry.state_file import StateFile  # noqa: E402
 from registry_sync.devregistry.store import RegistryStore  # noqa: E402
 from registry_sync.domain import metadata  # noqa: E402
-from support.bindings import binding_or_none, condition  # noqa: E402
+from support.bindings import binding_ready  # noqa: E402
 from support.cluster import Cluster  # noqa: E402
 from support.cluster_objects import INFERENCE_SERVICES  # noqa: E402
 from support.operator import READY_LINE, RunningOperator, free_port  # noqa: E402
@@ -375,12 +375,11 @@ class ConvergenceTracker:
 def deploy_seed_inference_service(cluster: Cluster, namespace: str, ids: SeedIds) -> None:
     """Create the seed InferenceService and wait until its binding is Ready."""
     INFERENCE_SERVICES.create(cluster.api_client, namespace, seed_inference_service(namespace, ids))
-
-    def ready() -> bool:
-        found = condition(binding_or_none(cluster.api_client, namespace, ISVC_NAME), "Ready")
-        return bool(found and found["status"] == "True")
-
-    cluster.wait_for(ready, timeout=60, description=f"binding {namespace}/{ISVC_NAME} Ready")
+    cluster.wait_for(
+        lambda: binding_ready(cluster.api_client, namespace),
+        timeout=60,
+        description=f"binding {namespace}/{ISVC_NAME} Ready",
+    )
 
 
 class RegistrySyncProcess:

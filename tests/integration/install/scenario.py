@@ -28,7 +28,7 @@ from registry_sync.demo.seed import (
 )
 from registry_sync.webhook.certificates import ServingCertificate, make_serving_certificate
 from registry_sync.webhook.configuration import build_configuration, url_client_config
-from support.bindings import MODEL_ID, VERSION_ID, binding_or_none, condition
+from support.bindings import MODEL_ID, VERSION_ID, binding_or_none, binding_ready
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
 from support.operator import READY_LINE, RunningOperator
@@ -110,12 +110,6 @@ def wait_for_step(
         time.sleep(0.2)
 
 
-def seed_binding_ready(kube: Cluster, namespace: str) -> bool:
-    """Whether the seed InferenceService's ModelBinding reports Ready."""
-    ready = condition(binding_or_none(kube.api_client, namespace, ISVC_NAME), "Ready")
-    return bool(ready and ready["status"] == "True")
-
-
 @dataclass
 class SeedScenario:
     """The incident, played against a running operator in `namespace`."""
@@ -191,7 +185,7 @@ class SeedScenario:
         )
 
     def _binding_ready(self) -> bool:
-        return seed_binding_ready(self.kube, self.namespace)
+        return binding_ready(self.kube.api_client, self.namespace)
 
     def _run_params_corrected(self) -> bool:
         # A dry run goes through the admission chain, webhook included, and stores nothing.

@@ -31,7 +31,7 @@ from integration.install.rbac_support import (
     assert_a_step_fails_without,
     operator_as_service_account,
 )
-from integration.install.scenario import permission_errors, seed_binding_ready, wait_for_step
+from integration.install.scenario import permission_errors, wait_for_step
 from registry_sync.demo.seed import (
     RUN_NAME,
     SMALL_MODEL,
@@ -40,6 +40,7 @@ from registry_sync.demo.seed import (
     seed_pipeline_run,
 )
 from registry_sync.domain.replacement import replacement_name
+from support.bindings import binding_ready
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
 from support.operator import READY_LINE, RunningOperator
@@ -100,7 +101,7 @@ class PendingRunScenario:
         self.passed.append(name)
 
     def _binding_ready(self) -> bool:
-        return seed_binding_ready(self.kube, self.namespace)
+        return binding_ready(self.kube.api_client, self.namespace)
 
     def _replaced(self) -> bool:
         original = self._run_or_none(RUN_NAME)
