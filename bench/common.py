@@ -556,13 +556,16 @@ def quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
-def machine_facts() -> dict[str, Any]:
-    model = "unknown CPU"
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, or "unknown CPU"."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def machine_facts() -> dict[str, Any]:
     memory_kib = 0
     with contextlib.suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -570,7 +573,7 @@ def machine_facts() -> dict[str, Any]:
                 memory_kib = int(line.split()[1])
     return {
         "cores": os.cpu_count(),
-        "cpu": model,
+        "cpu": cpu_model(),
         "memory_gib": round(memory_kib / 1024 / 1024, 1),
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
