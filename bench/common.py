@@ -223,6 +223,21 @@ def api_session(cluster: Cluster, limit: int = 64) -> aiohttp.ClientSession:
     )
 
 
+async def create_inference_services(
+    cluster: Cluster, namespace: str, names_and_uris: Sequence[tuple[str, str]], concurrency: int
+) -> None:
+    """Create an opted-in InferenceService (`inference_service`) per (name, storage URI),
+    at most `concurrency` requests at a time."""
+    url = cluster.server + ISVC_PATH.format(ns=namespace)
+    async with api_session(cluster) as session:
+
+        def job(name: str, uri: str) -> Callable[[], Awaitable[Any]]:
+            body = inference_service(namespace, name, uri)
+            return lambda: request(session, "POST", url, body)
+
+        await run_concurrently([job(name, uri) for name, uri in names_and_uris], concurrency)
+
+
 async def count_objects(session: aiohttp.ClientSession, server: str, path: str) -> int:
     """How many objects a LIST returns (metadata only)."""
     answer = await request(
@@ -587,6 +602,20 @@ def machine_line(facts: Mapping[str, Any]) -> str:
         f"Python {facts['python']}, Kopf {facts['kopf']}; the control plane, the registry "
         "stand-in, the operator under test and this client share the same cores"
     )
+
+
+def run_lines(meta: Mapping[str, Any], facts: Mapping[str, Any], load_note: str) -> list[str]:
+    """A report's command, run and load average paragraphs; `load_note` ends the last."""
+    return [
+        f"Command (from the repository root): `{meta['command']}`",
+        "",
+        f"Run: {meta['date']}, {meta['wall_s']:.0f} s wall time in all. Machine: "
+        f"{machine_line(facts)}.",
+        "",
+        f"Load average (1 / 5 / 15 min): {load_line(meta['load_start'])} at start, "
+        f"{load_line(meta['load_end'])} at end ({load_note}).",
+        "",
+    ]
 
 
 def utc_now() -> str:
