@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 
 BENCH = Path(__file__).resolve().parent
 REPOSITORY = BENCH.parent
+RESULTS = BENCH / "results"  # where every benchmark writes its report by default
 sys.path.insert(0, str(REPOSITORY / "tests"))
 
 

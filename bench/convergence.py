@@ -40,7 +40,7 @@ from common import (
     BINDING_PATH,
     ISVC_PATH,
     MERGE,
-    REPOSITORY,
+    RESULTS,
     Answer,
     BareProcess,
     BenchError,
@@ -68,7 +68,6 @@ from common import (
 from support.cluster import Cluster
 from support.devregistry import start_dev_registry
 
-RESULTS: Final = REPOSITORY / "bench" / "results"
 REGISTRY_SYNC: Final = "registry-sync"
 BARE: Final = "bare"
 P50_TARGET_S: Final = 1.0

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
-from common import REPOSITORY, command_line, cpu_model, load_line, utc_now
+from common import RESULTS, command_line, cpu_model, load_line, utc_now
 
 from registry_sync.registry import RegistryClient, RegistrySnapshotSource
 from registry_sync.registry.models import EntityState
@@ -164,7 +164,7 @@ def _load(values: object) -> str:
 @click.option("--concurrency", default=8, show_default=True, type=int)
 @click.option(
     "--output",
-    default=str(REPOSITORY / "bench" / "results" / "registry-refresh.md"),
+    default=str(RESULTS / "registry-refresh.md"),
     show_default=True,
     type=click.Path(dir_okay=False, path_type=Path),
 )

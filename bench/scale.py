@@ -48,7 +48,7 @@ from common import (
     BINDING_PATH,
     ISVC_PATH,
     MERGE,
-    REPOSITORY,
+    RESULTS,
     RUN_PATH,
     TARGET_LABEL,
     Answer,
@@ -82,7 +82,6 @@ from common import (
 from support.cluster import Cluster
 from support.devregistry import start_dev_registry
 
-RESULTS: Final = REPOSITORY / "bench" / "results"
 BARE: Final = "bare"
 WEBHOOK: Final = "registry-sync (webhook)"
 NO_WEBHOOK: Final = "registry-sync (no webhook)"
