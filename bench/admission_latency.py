@@ -48,6 +48,7 @@ import click
 from bare_webhook_operator import APPENDED_PARAM, READY_LINE, configuration_name
 from common import (
     BENCH,
+    RESULTS,
     BenchError,
     command_line,
     cpu_seconds,
@@ -858,7 +859,7 @@ def _parse_rates(text: str) -> list[float]:
 )
 @click.option(
     "--output",
-    default=str(BENCH / "results" / "admission-latency.md"),
+    default=str(RESULTS / "admission-latency.md"),
     show_default=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="The report; the raw samples go beside it as .json.",

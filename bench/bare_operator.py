@@ -275,6 +275,18 @@ def build_registry(
     return registry
 
 
+def run_kopf(registry: kopf.OperatorRegistry, namespace: str) -> None:
+    """Kopf with `registry` on `namespace` until SIGINT/SIGTERM, logging at INFO in the
+    format of registry-sync's `controller.log_format` (not loaded here: it needs the domain).
+    The bare webhook operator runs the same way."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for chatty in ("httpx", "httpcore", "urllib3", "aiohttp.access"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    kopf.run(registry=registry, namespaces=[namespace], standalone=True)
+
+
 @click.command()
 @click.option("--namespace", required=True, help="The namespace whose InferenceServices it serves.")
 @click.option(
@@ -287,15 +299,8 @@ def build_registry(
 @click.option("--registry-name", required=True, help="Value of the <prefix>/name label.")
 def main(namespace: str, table_file: Path, registry_name: str) -> None:
     """Serve NAMESPACE's InferenceServices from the table until SIGINT/SIGTERM."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("httpx", "httpcore", "urllib3", "aiohttp.access"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    kopf.run(
-        registry=build_registry(namespace, json.loads(table_file.read_text()), registry_name),
-        namespaces=[namespace],
-        standalone=True,
+    run_kopf(
+        build_registry(namespace, json.loads(table_file.read_text()), registry_name), namespace
     )
 
 

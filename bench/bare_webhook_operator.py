@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import click
 import kopf
+from bare_operator import run_kopf
 
 from registry_sync.controller.kube_calls import load_api_client
 from registry_sync.domain.metadata import TARGET_LABEL
@@ -100,16 +101,7 @@ def build_registry(namespace: str, host: str, port: int) -> kopf.OperatorRegistr
 @click.option("--port", required=True, type=click.IntRange(1, 65535), help="Webhook port.")
 def main(namespace: str, host: str, port: int) -> None:
     """Serve the bare webhook for NAMESPACE until SIGINT/SIGTERM."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("httpx", "httpcore", "urllib3", "aiohttp.access"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    kopf.run(
-        registry=build_registry(namespace, host, port),
-        namespaces=[namespace],
-        standalone=True,
-    )
+    run_kopf(build_registry(namespace, host, port), namespace)
 
 
 if __name__ == "__main__":

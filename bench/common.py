@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 
 BENCH = Path(__file__).resolve().parent
 REPOSITORY = BENCH.parent
+RESULTS = BENCH / "results"  # where every benchmark writes its report by default
 sys.path.insert(0, str(REPOSITORY / "tests"))
 
 
@@ -38,7 +39,7 @@ from registry_sync.demo.seed import ISVC_NAME, SeedIds, seed_inference_service  
 from registry_sync.devregistry.state_file import StateFile  # noqa: E402
 from registry_sync.devregistry.store import RegistryStore  # noqa: E402
 from registry_sync.domain import metadata  # noqa: E402
-from support.bindings import binding_or_none, condition  # noqa: E402
+from support.bindings import binding_ready  # noqa: E402
 from support.cluster import Cluster  # noqa: E402
 from support.cluster_objects import INFERENCE_SERVICES  # noqa: E402
 from support.operator import READY_LINE, RunningOperator, free_port  # noqa: E402
@@ -223,6 +224,21 @@ def api_session(cluster: Cluster, limit: int = 64) -> aiohttp.ClientSession:
     )
 
 
+async def create_inference_services(
+    cluster: Cluster, namespace: str, names_and_uris: Sequence[tuple[str, str]], concurrency: int
+) -> None:
+    """Create an opted-in InferenceService (`inference_service`) per (name, storage URI),
+    at most `concurrency` requests at a time."""
+    url = cluster.server + ISVC_PATH.format(ns=namespace)
+    async with api_session(cluster) as session:
+
+        def job(name: str, uri: str) -> Callable[[], Awaitable[Any]]:
+            body = inference_service(namespace, name, uri)
+            return lambda: request(session, "POST", url, body)
+
+        await run_concurrently([job(name, uri) for name, uri in names_and_uris], concurrency)
+
+
 async def count_objects(session: aiohttp.ClientSession, server: str, path: str) -> int:
     """How many objects a LIST returns (metadata only)."""
     answer = await request(
@@ -375,12 +391,11 @@ class ConvergenceTracker:
 def deploy_seed_inference_service(cluster: Cluster, namespace: str, ids: SeedIds) -> None:
     """Create the seed InferenceService and wait until its binding is Ready."""
     INFERENCE_SERVICES.create(cluster.api_client, namespace, seed_inference_service(namespace, ids))
-
-    def ready() -> bool:
-        found = condition(binding_or_none(cluster.api_client, namespace, ISVC_NAME), "Ready")
-        return bool(found and found["status"] == "True")
-
-    cluster.wait_for(ready, timeout=60, description=f"binding {namespace}/{ISVC_NAME} Ready")
+    cluster.wait_for(
+        lambda: binding_ready(cluster.api_client, namespace),
+        timeout=60,
+        description=f"binding {namespace}/{ISVC_NAME} Ready",
+    )
 
 
 class RegistrySyncProcess:
@@ -557,13 +572,16 @@ def quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
-def machine_facts() -> dict[str, Any]:
-    model = "unknown CPU"
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, or "unknown CPU"."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def machine_facts() -> dict[str, Any]:
     memory_kib = 0
     with contextlib.suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -571,7 +589,7 @@ def machine_facts() -> dict[str, Any]:
                 memory_kib = int(line.split()[1])
     return {
         "cores": os.cpu_count(),
-        "cpu": model,
+        "cpu": cpu_model(),
         "memory_gib": round(memory_kib / 1024 / 1024, 1),
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
@@ -585,6 +603,20 @@ def machine_line(facts: Mapping[str, Any]) -> str:
         f"Python {facts['python']}, Kopf {facts['kopf']}; the control plane, the registry "
         "stand-in, the operator under test and this client share the same cores"
     )
+
+
+def run_lines(meta: Mapping[str, Any], facts: Mapping[str, Any], load_note: str) -> list[str]:
+    """A report's command, run and load average paragraphs; `load_note` ends the last."""
+    return [
+        f"Command (from the repository root): `{meta['command']}`",
+        "",
+        f"Run: {meta['date']}, {meta['wall_s']:.0f} s wall time in all. Machine: "
+        f"{machine_line(facts)}.",
+        "",
+        f"Load average (1 / 5 / 15 min): {load_line(meta['load_start'])} at start, "
+        f"{load_line(meta['load_end'])} at end ({load_note}).",
+        "",
+    ]
 
 
 def utc_now() -> str:

@@ -40,7 +40,7 @@ from common import (
     BINDING_PATH,
     ISVC_PATH,
     MERGE,
-    REPOSITORY,
+    RESULTS,
     Answer,
     BareProcess,
     BenchError,
@@ -49,17 +49,16 @@ from common import (
     bench_uri,
     binding_ready_for,
     command_line,
-    inference_service,
+    create_inference_services,
     labels_match,
     list_and_watch,
     load_average,
     load_line,
     local_cluster,
     machine_facts,
-    machine_line,
     quantile,
     request,
-    run_concurrently,
+    run_lines,
     seed_registry_file,
     utc_now,
     wait_for_line,
@@ -69,7 +68,6 @@ from common import (
 from support.cluster import Cluster
 from support.devregistry import start_dev_registry
 
-RESULTS: Final = REPOSITORY / "bench" / "results"
 REGISTRY_SYNC: Final = "registry-sync"
 BARE: Final = "bare"
 P50_TARGET_S: Final = 1.0
@@ -256,31 +254,11 @@ async def run_phase(
     return phase
 
 
-async def create_services(
-    cluster: Cluster, namespace: str, pairs: Sequence[tuple[Answer, Answer]]
-) -> None:
-    url = cluster.server + ISVC_PATH.format(ns=namespace)
-    async with api_session(cluster) as session:
-
-        def job(number: int) -> Any:
-            body = inference_service(namespace, service_name(number), pairs[number][0].uri)
-            return lambda: request(session, "POST", url, body)
-
-        await run_concurrently([job(n) for n in range(len(pairs))], 16)
-
-
 def report(phases: Sequence[Phase], facts: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
     lines = [
         "# Convergence: storage URI changed → labels and ModelBinding Ready",
         "",
-        f"Command (from the repository root): `{meta['command']}`",
-        "",
-        f"Run: {meta['date']}, {meta['wall_s']:.0f} s wall time in all. Machine: "
-        f"{machine_line(facts)}.",
-        "",
-        f"Load average (1 / 5 / 15 min): {load_line(meta['load_start'])} at start, "
-        f"{load_line(meta['load_end'])} at end (other test runs share this machine).",
-        "",
+        *run_lines(meta, facts, "other test runs share this machine"),
         f"Setup: {meta['services']} opted-in InferenceServices in one namespace; each has two "
         "URIs registered in the stand-in registry beforehand (the new URI is already known). "
         f"{meta['changes']} changes one after the other, round-robin over the "
@@ -355,7 +333,8 @@ def main(services: int, changes: int, baseline: bool, output_dir: Path) -> None:
     phases: list[Phase] = []
     with local_cluster() as cluster, start_dev_registry(data_file=data_file) as registry:
         namespace = cluster.create_namespace("convergence")
-        asyncio.run(create_services(cluster, namespace, pairs))
+        first_uris = [(service_name(n), first.uri) for n, (first, _) in enumerate(pairs)]
+        asyncio.run(create_inference_services(cluster, namespace, first_uris, 16))
         operator = RegistrySyncProcess(
             cluster, namespace, registry.url, workdir / "registry-sync.log", webhook=True
         )

@@ -20,25 +20,20 @@ its load) and the numbers beside it (.json).
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import os
 import platform
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
+from common import RESULTS, command_line, cpu_model, load_line, utc_now
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY / "tests"))
-
-from registry_sync.registry.client import RegistryClient  # noqa: E402
-from registry_sync.registry.models import EntityState  # noqa: E402
-from registry_sync.registry.snapshot_source import RegistrySnapshotSource  # noqa: E402
-from support.devregistry import start_dev_registry  # noqa: E402
+from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.models import EntityState
+from registry_sync.registry.snapshot_source import RegistrySnapshotSource
+from support.devregistry import start_dev_registry
 
 VERSIONS_PER_MODEL = 10
 ADDED = 10
@@ -112,16 +107,8 @@ async def _bench_size(url: str, versions: int, page_size: int, concurrency: int)
 
 
 def _machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return (
-        f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}, "
+        f"{os.cpu_count()} cores ({cpu_model()}), {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}; the stand-in runs as a separate process on "
         "the same cores"
     )
@@ -169,7 +156,7 @@ def _report(results: list[SizeResult], command: str, page_size: int, run: dict[s
 
 def _load(values: object) -> str:
     assert isinstance(values, tuple | list)
-    return " / ".join(f"{v:.2f}" for v in values)
+    return load_line(values)
 
 
 @click.command()
@@ -178,7 +165,7 @@ def _load(values: object) -> str:
 @click.option("--concurrency", default=8, show_default=True, type=int)
 @click.option(
     "--output",
-    default=str(REPOSITORY / "bench" / "results" / "registry-refresh.md"),
+    default=str(RESULTS / "registry-refresh.md"),
     show_default=True,
     type=click.Path(dir_okay=False, path_type=Path),
 )
@@ -189,7 +176,7 @@ def main(sizes: str, page_size: int, concurrency: int, output: Path) -> None:
     except ValueError:
         raise click.BadParameter(f"{sizes!r}: give comma-separated integers") from None
     run: dict[str, object] = {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": utc_now(),
         "load_start": os.getloadavg(),
     }
     results: list[SizeResult] = []
@@ -201,9 +188,8 @@ def main(sizes: str, page_size: int, concurrency: int, output: Path) -> None:
             click.echo(
                 f"{versions:>6} versions  {m.case:<16} {m.requests:>6} requests {m.seconds:8.3f} s"
             )
-    command = "bench/registry_refresh.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line("registry_refresh.py")
     run["load_end"] = os.getloadavg()
-    command = ".venv/bin/python " + command.strip()
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(_report(results, command, page_size, run))
     output.with_suffix(".json").write_text(

@@ -48,7 +48,7 @@ from common import (
     BINDING_PATH,
     ISVC_PATH,
     MERGE,
-    REPOSITORY,
+    RESULTS,
     RUN_PATH,
     TARGET_LABEL,
     Answer,
@@ -62,15 +62,15 @@ from common import (
     command_line,
     count_objects,
     cpu_seconds,
-    inference_service,
+    create_inference_services,
     list_and_watch,
     load_average,
     load_line,
     local_cluster,
     machine_facts,
-    machine_line,
     request,
     run_concurrently,
+    run_lines,
     sample_memory,
     seed_registry_file,
     stale_labels,
@@ -82,7 +82,6 @@ from common import (
 from support.cluster import Cluster
 from support.devregistry import start_dev_registry
 
-RESULTS: Final = REPOSITORY / "bench" / "results"
 BARE: Final = "bare"
 WEBHOOK: Final = "registry-sync (webhook)"
 NO_WEBHOOK: Final = "registry-sync (no webhook)"
@@ -171,19 +170,6 @@ FINISHED_STATUS: Final = {
         ],
     }
 }
-
-
-async def create_services(
-    cluster: Cluster, namespace: str, answers: Sequence[Answer], concurrency: int
-) -> None:
-    url = cluster.server + ISVC_PATH.format(ns=namespace)
-    async with api_session(cluster) as session:
-
-        def job(number: int) -> Any:
-            body = inference_service(namespace, service_name(number), answers[number].uri)
-            return lambda: request(session, "POST", url, body)
-
-        await run_concurrently([job(n) for n in range(len(answers))], concurrency)
 
 
 async def create_runs(
@@ -387,7 +373,8 @@ def bench_size(cluster: Cluster, size: int, plan: Plan, workdir: Path) -> list[R
     common = {"size": size, "settle_s": plan.settle_s, "timeout_s": plan.timeout_s}
     with start_dev_registry(data_file=data_file) as registry:
         started = time.monotonic()
-        asyncio.run(create_services(cluster, namespace, answers, plan.concurrency))
+        uris = [(service_name(n), answer.uri) for n, answer in enumerate(answers)]
+        asyncio.run(create_inference_services(cluster, namespace, uris, plan.concurrency))
         click.echo(
             f"N={size}: {size} InferenceServices created in {time.monotonic() - started:.0f} s"
         )
@@ -510,15 +497,12 @@ def report(
     lines = [
         "# Scale: cold start to all bindings Ready, and operator memory",
         "",
-        f"Command (from the repository root): `{meta['command']}`",
-        "",
-        f"Run: {meta['date']}, {meta['wall_s']:.0f} s wall time in all. Machine: "
-        f"{machine_line(facts)}.",
-        "",
-        f"Load average (1 / 5 / 15 min): {load_line(meta['load_start'])} at start, "
-        f"{load_line(meta['load_end'])} at end (other test runs share this machine; the "
-        "load before and after each operator run is in the json).",
-        "",
+        *run_lines(
+            meta,
+            facts,
+            "other test runs share this machine; the load before and after each operator run "
+            "is in the json",
+        ),
         "Setup per size N: one namespace, N opted-in InferenceServices (stale labels, one "
         "registered URI each; the stand-in registry holds exactly those N versions), "
         f"{plan.runs_per_service} PipelineRuns per InferenceService ({plan.opted_in_share:.0%} "

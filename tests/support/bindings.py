@@ -40,6 +40,12 @@ def condition(binding: dict[str, Any] | None, kind: str) -> dict[str, Any] | Non
     return None
 
 
+def binding_ready(api_client: client.ApiClient, namespace: str, name: str = ISVC_NAME) -> bool:
+    """Whether the binding exists and its Ready condition is True."""
+    ready = condition(binding_or_none(api_client, namespace, name), "Ready")
+    return bool(ready and ready["status"] == "True")
+
+
 def wait_for_ready(
     kube: Cluster,
     namespace: str,

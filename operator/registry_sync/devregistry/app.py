@@ -9,10 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from registry_sync.devregistry.errors import ApiError, bad_request, not_found
-from registry_sync.devregistry.filtering import FilterSyntaxError, parse_filter
-from registry_sync.devregistry.paging import cut_page, page_request, parse_id
-from registry_sync.devregistry.store import (
+from registry_sync.devregistry.entities import (
     ANY_ARTIFACT,
     INFERENCE_SERVICE,
     MODEL_ARTIFACT,
@@ -21,8 +18,11 @@ from registry_sync.devregistry.store import (
     SERVING_ENVIRONMENT,
     EntityKind,
     Json,
-    RegistryStore,
 )
+from registry_sync.devregistry.errors import ApiError, bad_request, not_found
+from registry_sync.devregistry.filtering import FilterSyntaxError, parse_filter
+from registry_sync.devregistry.paging import cut_page, page_request, parse_id
+from registry_sync.devregistry.store import RegistryStore
 
 API_BASE = "/api/model_registry/v1alpha3"
 

@@ -13,8 +13,8 @@ import click
 from aiohttp import web
 
 from registry_sync.devregistry.app import build_application
-from registry_sync.devregistry.state_file import StateFile
-from registry_sync.devregistry.store import RegistryStore, StateFileError
+from registry_sync.devregistry.state_file import StateFile, StateFileError
+from registry_sync.devregistry.store import RegistryStore
 
 
 def _server_url(scheme: str, host: str, port: int) -> str:

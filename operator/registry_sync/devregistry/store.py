@@ -1,20 +1,33 @@
-"""The stand-in's registry state: entities, id sequences and clock, and the rules of writes.
+"""The stand-in's registry state and the rules of writes: ids, clock, reads, creates, updates.
 
 Entities are kept as the JSON objects the API returns. Registered models, model
 versions, serving environments and inference services draw ids from one sequence,
 artifacts from another, as on the real server. Every write takes a timestamp strictly
 greater than the previous one, so ordering by update time is deterministic even when
-two writes fall in the same millisecond.
+two writes fall in the same millisecond. What a body may carry is checked in `entities`;
+saving and loading the state is `state_file`'s.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from registry_sync.devregistry.entities import (
+    ARTIFACT_TYPES,
+    INFERENCE_SERVICE,
+    MODEL_ARTIFACT,
+    MODEL_VERSION,
+    OUTPUT_FIELDS,
+    REGISTERED_MODEL,
+    SERVING_ENVIRONMENT,
+    EntityKind,
+    Json,
+    accept_body,
+)
 from registry_sync.devregistry.errors import (
     bad_request,
     conflict,
@@ -23,283 +36,63 @@ from registry_sync.devregistry.errors import (
 )
 from registry_sync.devregistry.paging import parse_id
 
-Json = dict[str, Any]
-
-STATE_FORMAT = "registry-sync dev-registry state v1"
-
-_COMMON_FIELDS = frozenset({"customProperties", "description", "externalId"})
-_BASE_MODEL_FIELDS = frozenset(
-    {
-        "readme",
-        "maturity",
-        "language",
-        "tasks",
-        "provider",
-        "logo",
-        "license",
-        "licenseLink",
-        "libraryName",
-    }
+# The state's collections, in the order a saved state lists them.
+COLLECTIONS = (
+    "registeredModels",
+    "modelVersions",
+    "servingEnvironments",
+    "inferenceServices",
+    "artifacts",
 )
-_MODEL_ARTIFACT_FIELDS = frozenset(
-    {
-        "artifactType",
-        "uri",
-        "state",
-        "modelFormatName",
-        "modelFormatVersion",
-        "storageKey",
-        "storagePath",
-        "serviceAccountName",
-        "modelSourceKind",
-        "modelSourceClass",
-        "modelSourceGroup",
-        "modelSourceId",
-        "modelSourceName",
-    }
-)
-# Output-only fields an `Artifact`/`ModelVersion` body may carry; accepted and ignored.
-_OUTPUT_FIELDS = frozenset(
-    {"id", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch", "experimentId", "experimentRunId"}
-)
-_ID_FIELDS = {
-    "registeredModelId": "registered model",
-    "modelVersionId": "model version",
-    "servingEnvironmentId": "serving environment",
-}
-_STRING_LIST_FIELDS = frozenset({"language", "tasks"})
-ARTIFACT_STATES = (
-    "UNKNOWN",
-    "PENDING",
-    "LIVE",
-    "MARKED_FOR_DELETION",
-    "DELETED",
-    "ABANDONED",
-    "REFERENCE",
-)
-_METADATA_VALUE_KEYS = {
-    "MetadataStringValue": "string_value",
-    "MetadataIntValue": "int_value",
-    "MetadataDoubleValue": "double_value",
-    "MetadataBoolValue": "bool_value",
-    "MetadataStructValue": "struct_value",
-    "MetadataProtoValue": "proto_value",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class EntityKind:
-    """One kind of registry entity and the shape of its create and update bodies."""
-
-    collection: str  # key in the state document
-    noun: str  # as the real server names it in messages
-    sequence: str  # "context" or "artifact"
-    type_name: str  # the API type of a create body, for messages
-    create_fields: frozenset[str]
-    update_fields: frozenset[str]
-    states: tuple[str, ...] = ()
-    default_state: str | None = None
-
-
-REGISTERED_MODEL = EntityKind(
-    collection="registeredModels",
-    noun="registered model",
-    sequence="context",
-    type_name="RegisteredModelCreate",
-    create_fields=_COMMON_FIELDS | _BASE_MODEL_FIELDS | {"name", "owner", "state"},
-    update_fields=_COMMON_FIELDS | _BASE_MODEL_FIELDS | {"owner", "state"},
-    states=("LIVE", "ARCHIVED"),
-    default_state="LIVE",
-)
-MODEL_VERSION = EntityKind(
-    collection="modelVersions",
-    noun="model version",
-    sequence="context",
-    type_name="ModelVersionCreate",
-    create_fields=_COMMON_FIELDS | {"name", "registeredModelId", "state", "author"},
-    update_fields=_COMMON_FIELDS | {"state", "author"},
-    states=("LIVE", "ARCHIVED"),
-    default_state="LIVE",
-)
-SERVING_ENVIRONMENT = EntityKind(
-    collection="servingEnvironments",
-    noun="serving environment",
-    sequence="context",
-    type_name="ServingEnvironmentCreate",
-    create_fields=_COMMON_FIELDS | {"name"},
-    update_fields=_COMMON_FIELDS,
-)
-INFERENCE_SERVICE = EntityKind(
-    collection="inferenceServices",
-    noun="inference service",
-    sequence="context",
-    type_name="InferenceServiceCreate",
-    create_fields=_COMMON_FIELDS
-    | {
-        "name",
-        "registeredModelId",
-        "servingEnvironmentId",
-        "modelVersionId",
-        "runtime",
-        "desiredState",
-    },
-    update_fields=_COMMON_FIELDS | {"modelVersionId", "runtime", "desiredState"},
-)
-MODEL_ARTIFACT = EntityKind(
-    collection="artifacts",
-    noun="model artifact",
-    sequence="artifact",
-    type_name="ModelArtifactCreate",
-    create_fields=_COMMON_FIELDS | _MODEL_ARTIFACT_FIELDS | {"name"},
-    update_fields=_COMMON_FIELDS | _MODEL_ARTIFACT_FIELDS,
-    states=ARTIFACT_STATES,
-)
-DOC_ARTIFACT = EntityKind(
-    collection="artifacts",
-    noun="doc artifact",
-    sequence="artifact",
-    type_name="DocArtifactCreate",
-    create_fields=_COMMON_FIELDS | {"name", "artifactType", "uri", "state"},
-    update_fields=_COMMON_FIELDS | {"artifactType", "uri", "state"},
-    states=ARTIFACT_STATES,
-)
-# Every artifact, whatever its type: for generic listings and lookups.
-ANY_ARTIFACT = EntityKind(
-    collection="artifacts",
-    noun="artifact",
-    sequence="artifact",
-    type_name="Artifact",
-    create_fields=frozenset(),
-    update_fields=frozenset(),
-)
-ARTIFACT_TYPES = {"model-artifact": MODEL_ARTIFACT, "doc-artifact": DOC_ARTIFACT}
-CONTEXT_KINDS = (REGISTERED_MODEL, MODEL_VERSION, SERVING_ENVIRONMENT, INFERENCE_SERVICE)
-
-
-class StateFileError(ValueError):
-    """A saved state that cannot be loaded; the message names the problem."""
 
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _go_type_of(value: Any) -> str:
-    """How Go's JSON decoder names a JSON value's type in its error messages."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+@dataclass(slots=True)
+class StoreContents:
+    """Everything a store holds besides its clock: what a saved state carries."""
 
-
-def _metadata_value_fits(metadata_type: str, value: Any) -> bool:
-    if metadata_type == "MetadataBoolValue":
-        return isinstance(value, bool)
-    if metadata_type == "MetadataDoubleValue":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    # int64 values travel as strings in this API, like every other value kind here
-    return isinstance(value, str)
-
-
-def _check_custom_properties(value: Any, type_name: str) -> Json:
-    if not isinstance(value, dict):
-        raise bad_request(
-            f"json: cannot unmarshal {_go_type_of(value)} into Go struct field "
-            f"{type_name}.customProperties of type map[string]openapi.MetadataValue"
-        )
-    for name, entry in value.items():
-        kind = entry.get("metadataType") if isinstance(entry, dict) else None
-        if kind not in _METADATA_VALUE_KEYS:
-            raise bad_request(
-                f"custom property {name!r} needs a metadataType, one of "
-                f"{', '.join(_METADATA_VALUE_KEYS)}"
-            )
-        key = _METADATA_VALUE_KEYS[kind]
-        if key in entry and not _metadata_value_fits(kind, entry[key]):
-            raise bad_request(f"custom property {name!r}: {key} has the wrong type for {kind}")
-    return copy.deepcopy(value)
-
-
-def accept_body(
-    body: Any, kind: EntityKind, fields: frozenset[str], ignored: frozenset[str] = frozenset()
-) -> Json:
-    """The fields of a request body, checked against what `kind` accepts; 400 otherwise.
-
-    Like the real server's decoder, unknown fields are refused; `null` means "not given".
-    """
-    if not isinstance(body, dict):
-        raise bad_request(
-            f"json: cannot unmarshal {_go_type_of(body)} into Go value of type "
-            f"openapi.{kind.type_name}"
-        )
-    accepted: Json = {}
-    for key, value in body.items():
-        if key in ignored:
-            continue
-        if key not in fields:
-            raise bad_request(f'json: unknown field "{key}"')
-        if value is None:
-            continue
-        if key == "customProperties":
-            accepted[key] = _check_custom_properties(value, kind.type_name)
-            continue
-        if key in _STRING_LIST_FIELDS:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise bad_request(f"{kind.type_name}.{key} must be a list of strings")
-            accepted[key] = list(value)
-            continue
-        if not isinstance(value, str):
-            raise bad_request(
-                f"json: cannot unmarshal {_go_type_of(value)} into Go struct field "
-                f"{kind.type_name}.{key} of type string"
-            )
-        if key in _ID_FIELDS and value != "":
-            value = parse_id(value, _ID_FIELDS[key])
-        if key == "state" and value not in kind.states:
-            raise bad_request(f"invalid value {value!r} for state, expected one of {kind.states}")
-        if key == "desiredState" and value not in ("DEPLOYED", "UNDEPLOYED"):
-            raise bad_request(f"invalid value {value!r} for desiredState")
-        accepted[key] = value
-    return accepted
+    entities: dict[str, dict[str, Json]] = field(
+        default_factory=lambda: {name: {} for name in COLLECTIONS}
+    )
+    # version id → ids of its artifacts, in the order they were attached
+    version_artifacts: dict[str, list[str]] = field(default_factory=dict)
+    next_ids: dict[str, int] = field(default_factory=lambda: {"context": 1, "artifact": 1})
+    last_time_ms: int = 0
 
 
 class RegistryStore:
     """All registry entities, with the real server's rules for creating and changing them."""
 
-    def __init__(self, clock: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(
+        self, clock: Callable[[], int] = wall_clock_ms, contents: StoreContents | None = None
+    ) -> None:
         self._clock = clock
-        self._entities: dict[str, dict[str, Json]] = {
-            "registeredModels": {},
-            "modelVersions": {},
-            "servingEnvironments": {},
-            "inferenceServices": {},
-            "artifacts": {},
-        }
-        self._version_artifacts: dict[str, list[str]] = {}
-        self._next_ids = {"context": 1, "artifact": 1}
-        self._last_time_ms = 0
+        self._contents = contents if contents is not None else StoreContents()
+
+    @property
+    def contents(self) -> StoreContents:
+        """The store's own contents, not a copy: for saving them."""
+        return self._contents
 
     # -- clock and ids ---------------------------------------------------------------
 
     def _now(self) -> str:
-        self._last_time_ms = max(self._clock(), self._last_time_ms + 1)
-        return str(self._last_time_ms)
+        self._contents.last_time_ms = max(self._clock(), self._contents.last_time_ms + 1)
+        return str(self._contents.last_time_ms)
 
     def _allocate(self, sequence: str) -> str:
-        allocated = self._next_ids[sequence]
-        self._next_ids[sequence] = allocated + 1
+        allocated = self._contents.next_ids[sequence]
+        self._contents.next_ids[sequence] = allocated + 1
         return str(allocated)
 
     # -- reading -------------------------------------------------------------------
 
     def get(self, kind: EntityKind, entity_id: str) -> Json:
         """A copy of one entity; 404 in the real server's words when there is none."""
-        entity = self._entities[kind.collection].get(entity_id)
+        entity = self._contents.entities[kind.collection].get(entity_id)
         if entity is None or (
             kind is MODEL_ARTIFACT and entity["artifactType"] != "model-artifact"
         ):
@@ -307,7 +100,7 @@ class RegistryStore:
         return copy.deepcopy(entity)
 
     def get_artifact(self, artifact_id: str) -> Json:
-        entity = self._entities["artifacts"].get(artifact_id)
+        entity = self._contents.entities["artifacts"].get(artifact_id)
         if entity is None:
             raise not_found(f"no artifact found for id {artifact_id}")
         return copy.deepcopy(entity)
@@ -318,15 +111,22 @@ class RegistryStore:
         The stored dicts themselves, not copies: list answers only read and serialise them,
         and copying the whole registry on every list made large registries slow.
         """
-        return list(self._entities[kind.collection].values())
+        return list(self._contents.entities[kind.collection].values())
 
     def artifacts_of_version(self, version_id: str) -> list[Json]:
         """The stored artifacts of one version (read-only, like `all`)."""
         self.get(MODEL_VERSION, version_id)
-        return [self._entities["artifacts"][a] for a in self._version_artifacts.get(version_id, [])]
+        return [
+            self._contents.entities["artifacts"][a]
+            for a in self._contents.version_artifacts.get(version_id, [])
+        ]
 
     def versions_of_artifact(self, artifact_id: str) -> list[str]:
-        return [v for v, artifacts in self._version_artifacts.items() if artifact_id in artifacts]
+        return [
+            v
+            for v, artifacts in self._contents.version_artifacts.items()
+            if artifact_id in artifacts
+        ]
 
     # -- creating ------------------------------------------------------------------
 
@@ -338,11 +138,11 @@ class RegistryStore:
         entity.update(
             id=self._allocate(kind.sequence), createTimeSinceEpoch=now, lastUpdateTimeSinceEpoch=now
         )
-        self._entities[kind.collection][entity["id"]] = entity
+        self._contents.entities[kind.collection][entity["id"]] = entity
         return copy.deepcopy(entity)
 
     def _require_reference(self, kind: EntityKind, entity_id: str, holder: str) -> None:
-        if entity_id not in self._entities[kind.collection]:
+        if entity_id not in self._contents.entities[kind.collection]:
             raise bad_request(f"{holder} refers to {kind.noun} {entity_id}, which does not exist")
 
     def create_registered_model(self, body: Any) -> Json:
@@ -350,13 +150,13 @@ class RegistryStore:
         name = fields.get("name", "")
         if not name:
             raise bad_request("a registered model needs a non-empty name")
-        if any(m["name"] == name for m in self._entities["registeredModels"].values()):
+        if any(m["name"] == name for m in self._contents.entities["registeredModels"].values()):
             raise conflict(f"registered model with name {name} already exists")
         return self._insert(REGISTERED_MODEL, fields)
 
     def create_model_version(self, body: Any, registered_model_id: str | None = None) -> Json:
         """A new version; `registered_model_id` (from the path) overrides the body's."""
-        ignored = _OUTPUT_FIELDS if registered_model_id is not None else frozenset()
+        ignored = OUTPUT_FIELDS if registered_model_id is not None else frozenset()
         fields = accept_body(body, MODEL_VERSION, MODEL_VERSION.create_fields, ignored)
         if registered_model_id is not None:
             self.get(REGISTERED_MODEL, registered_model_id)
@@ -368,7 +168,7 @@ class RegistryStore:
         self._require_reference(REGISTERED_MODEL, model_id, f"model version {name!r}")
         if any(
             v["name"] == name and v["registeredModelId"] == model_id
-            for v in self._entities["modelVersions"].values()
+            for v in self._contents.entities["modelVersions"].values()
         ):
             raise conflict(
                 f"model version with name {name} already exists in registered model {model_id}"
@@ -380,7 +180,7 @@ class RegistryStore:
         name = fields.get("name", "")
         if not name:
             raise bad_request("a serving environment needs a non-empty name")
-        if any(e["name"] == name for e in self._entities["servingEnvironments"].values()):
+        if any(e["name"] == name for e in self._contents.entities["servingEnvironments"].values()):
             raise conflict(f"serving environment with name {name} already exists")
         return self._insert(SERVING_ENVIRONMENT, fields)
 
@@ -405,7 +205,7 @@ class RegistryStore:
         name = fields.get("name")
         if name and any(
             s.get("name") == name and s["servingEnvironmentId"] == fields["servingEnvironmentId"]
-            for s in self._entities["inferenceServices"].values()
+            for s in self._contents.entities["inferenceServices"].values()
         ):
             raise conflict(
                 f"inference service with name {name} already exists in serving environment "
@@ -440,13 +240,13 @@ class RegistryStore:
             artifact = self.get_artifact(artifact_id)
             self._attach(version_id, artifact_id)
             return artifact, False
-        fields = accept_body(body, kind, kind.create_fields, _OUTPUT_FIELDS)
+        fields = accept_body(body, kind, kind.create_fields, OUTPUT_FIELDS)
         artifact = self._insert(kind, fields)
         self._attach(version_id, artifact["id"])
         return artifact, True
 
     def _attach(self, version_id: str, artifact_id: str) -> None:
-        attached = self._version_artifacts.setdefault(version_id, [])
+        attached = self._contents.version_artifacts.setdefault(version_id, [])
         if artifact_id not in attached:
             attached.append(artifact_id)
 
@@ -471,46 +271,7 @@ class RegistryStore:
             self._require_reference(
                 MODEL_VERSION, fields["modelVersionId"], f"{kind.noun} {entity_id}"
             )
-        stored = self._entities[kind.collection][entity_id]
+        stored = self._contents.entities[kind.collection][entity_id]
         stored.update(fields)
         stored["lastUpdateTimeSinceEpoch"] = self._now()
         return copy.deepcopy(stored)
-
-    # -- state document --------------------------------------------------------------
-
-    def to_document(self) -> Json:
-        """Everything needed to continue later, as JSON-ready data."""
-        return {
-            "format": STATE_FORMAT,
-            "nextIds": dict(self._next_ids),
-            "lastTimeMs": self._last_time_ms,
-            "entities": {name: list(items.values()) for name, items in self._entities.items()},
-            "versionArtifacts": {v: list(a) for v, a in self._version_artifacts.items()},
-        }
-
-    @classmethod
-    def from_document(
-        cls, document: Any, clock: Callable[[], int] = wall_clock_ms
-    ) -> RegistryStore:
-        """A store continuing from `to_document()`'s output; StateFileError when malformed."""
-        if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
-            raise StateFileError(
-                f"not a stand-in state document (expected format {STATE_FORMAT!r})"
-            )
-        store = cls(clock)
-        try:
-            store._next_ids = {
-                "context": int(document["nextIds"]["context"]),
-                "artifact": int(document["nextIds"]["artifact"]),
-            }
-            store._last_time_ms = int(document["lastTimeMs"])
-            for name in store._entities:
-                entities: Iterable[Mapping[str, Any]] = document["entities"].get(name, [])
-                store._entities[name] = {str(e["id"]): dict(e) for e in entities}
-            store._version_artifacts = {
-                str(v): [str(a) for a in artifacts]
-                for v, artifacts in document.get("versionArtifacts", {}).items()
-            }
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise StateFileError(f"malformed state document: {error!r}") from None
-        return store

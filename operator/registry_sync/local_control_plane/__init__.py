@@ -4,14 +4,13 @@ as child processes): the cluster of `registry-sync demo`, the tests and the benc
 Development tooling: the operator itself never imports it.
 """
 
-from registry_sync.local_control_plane.control_plane import (
+from registry_sync.local_control_plane.binaries import (
     CONTROL_PLANE_DIR_VARIABLE,
     ControlPlaneBinaries,
     ControlPlaneStartError,
-    LocalControlPlane,
-    StartupTimes,
     control_plane_binaries,
 )
+from registry_sync.local_control_plane.control_plane import LocalControlPlane, StartupTimes
 from registry_sync.local_control_plane.pki import ADMIN_USER, ControlPlanePki
 from registry_sync.local_control_plane.processes import (
     ChildProcess,

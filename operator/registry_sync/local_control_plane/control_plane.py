@@ -1,23 +1,19 @@
 """etcd, kube-apiserver and (optionally) kube-controller-manager as child processes, on
 random loopback ports, in one folder: the cluster of `registry-sync demo`, the tests and
-the benchmarks.
+the benchmarks. Here: starting them, waiting for readiness, outages, stopping.
 
-The binaries come from `hack/control-plane/build.sh` (a cache folder outside the
-repository); nothing is ever taken from `PATH`. Children die with this process (see
-`processes`). The apiserver authorizes with RBAC, enforces OwnerReferencesPermission as
-OpenShift does, signs service-account tokens, can call admission webhooks on loopback,
-and optionally writes an audit log. etcd and the apiserver can be stopped and started
-again on the same ports, data and certificates, to test clients through an outage.
+Children die with this process (see `processes`). etcd and the apiserver can be stopped
+and started again on the same ports, data and certificates, to test clients through an
+outage. Where the binaries come from is `binaries`'; the flags each component runs with,
+and the kubeconfig files, are `configuration`'s.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import shutil
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -26,8 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from registry_sync.local_control_plane.binaries import (
+    ControlPlaneBinaries,
+    ControlPlaneStartError,
+)
+from registry_sync.local_control_plane.configuration import (
+    apiserver_command,
+    controller_manager_command,
+    etcd_command,
+    write_kubeconfig,
+)
 from registry_sync.local_control_plane.pki import (
     ADMIN_USER,
     ControlPlanePki,
@@ -43,84 +47,9 @@ from registry_sync.local_control_plane.processes import (
 
 log = logging.getLogger(__name__)
 
-CONTROL_PLANE_DIR_VARIABLE = "REGISTRY_SYNC_CONTROL_PLANE_DIR"
-BUILD_SCRIPT = Path("hack") / "control-plane" / "build.sh"
-SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
 OWNER_FILE = "owner.pid"
 _PORT_RETRIES = 3
-# The checkout this package was installed from in development mode (`pip install -e`).
-_SOURCE_CHECKOUT = Path(__file__).resolve().parents[3]
-
-
-class ControlPlaneStartError(RuntimeError):
-    """The local control plane could not be found or started; the message says why and
-    what to do."""
-
-
-@dataclass(frozen=True)
-class ControlPlaneBinaries:
-    """The folder holding etcd, kube-apiserver, kube-controller-manager and kubectl."""
-
-    folder: Path
-
-    @property
-    def etcd(self) -> Path:
-        return self.folder / "etcd"
-
-    @property
-    def kube_apiserver(self) -> Path:
-        return self.folder / "kube-apiserver"
-
-    @property
-    def kube_controller_manager(self) -> Path:
-        return self.folder / "kube-controller-manager"
-
-    @property
-    def kubectl(self) -> Path:
-        return self.folder / "kubectl"
-
-    def missing(self) -> list[str]:
-        """Names of the binaries that are absent or not executable."""
-        wanted = (self.etcd, self.kube_apiserver, self.kube_controller_manager, self.kubectl)
-        return [path.name for path in wanted if not os.access(path, os.X_OK)]
-
-    def problem(self) -> str | None:
-        """What is missing and how to get it, or None when every binary is there."""
-        missing = self.missing()
-        if not missing:
-            return None
-        return (
-            f"control plane binaries {', '.join(missing)} not found in {self.folder}; "
-            f"build them with `make control-plane` (or point {CONTROL_PLANE_DIR_VARIABLE} "
-            "or KUBEBUILDER_ASSETS at them)"
-        )
-
-
-def control_plane_binaries(repository: Path | None = None) -> ControlPlaneBinaries:
-    """The binaries folder: `REGISTRY_SYNC_CONTROL_PLANE_DIR`, else what
-    `hack/control-plane/build.sh --print` names (it honours `KUBEBUILDER_ASSETS`), the
-    script taken from `repository`, else this package's checkout, else the current folder.
-    """
-    configured = os.environ.get(CONTROL_PLANE_DIR_VARIABLE)
-    if configured:
-        return ControlPlaneBinaries(Path(configured))
-    candidates = [repository] if repository is not None else [_SOURCE_CHECKOUT, Path.cwd()]
-    script = next(
-        (root / BUILD_SCRIPT for root in candidates if (root / BUILD_SCRIPT).is_file()),
-        candidates[0] / BUILD_SCRIPT,
-    )
-    try:
-        printed = subprocess.run(
-            [str(script), "--print"], check=True, capture_output=True, text=True, timeout=30
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as error:
-        raise ControlPlaneStartError(
-            f"could not ask {script} --print where the control plane lives ({error}); run "
-            f"from the repository, or set {CONTROL_PLANE_DIR_VARIABLE} to the folder holding "
-            "the binaries"
-        ) from None
-    return ControlPlaneBinaries(Path(printed))
 
 
 def sweep_abandoned_etcd_data(folder: Path) -> None:
@@ -222,61 +151,20 @@ class LocalControlPlane:
         shutil.rmtree(etcd_data, ignore_errors=True)
 
         began = time.monotonic()
-        self._spawn(
-            "etcd",
-            [
-                str(self.binaries.etcd),
-                "--name=default",
-                f"--data-dir={etcd_data}",
-                f"--listen-client-urls={etcd_client_url}",
-                f"--advertise-client-urls={etcd_client_url}",
-                f"--listen-peer-urls={etcd_peer_url}",
-                f"--initial-advertise-peer-urls={etcd_peer_url}",
-                f"--initial-cluster=default={etcd_peer_url}",
-                # The data is thrown away: durability only costs time here.
-                "--unsafe-no-fsync",
-            ],
+        self._spawn("etcd", etcd_command(self.binaries, etcd_data, etcd_client_url, etcd_peer_url))
+        apiserver = apiserver_command(
+            self.binaries,
+            self.pki,
+            self.workdir,
+            etcd_client_url,
+            apiserver_port,
+            self.audit_policy,
+            self.audit_log,
         )
-        self._spawn("kube-apiserver", self._apiserver_command(etcd_client_url, apiserver_port))
+        self._spawn("kube-apiserver", apiserver)
         self._write_admin_kubeconfig()
         self._wait_until_ready(began + timeout)
         self.startup.apiserver_ready = time.monotonic() - began
-
-    def _apiserver_command(self, etcd_url: str, port: int) -> list[str]:
-        assert self.pki is not None
-        command = [
-            str(self.binaries.kube_apiserver),
-            f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--cert-dir={self.workdir / 'apiserver-certs'}",
-            f"--tls-cert-file={self.pki.serving_cert}",
-            f"--tls-private-key-file={self.pki.serving_key}",
-            f"--client-ca-file={self.pki.ca_cert}",
-            "--authorization-mode=RBAC",
-            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-            f"--service-account-key-file={self.pki.service_account_public_key}",
-            f"--service-account-signing-key-file={self.pki.service_account_private_key}",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--disable-admission-plugins=ServiceAccount",
-            # As OpenShift has it: blockOwnerDeletion needs permission on finalizers.
-            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
-            "--allow-privileged=true",
-            # Endpoints may not hold a loopback address: no `kubernetes` Service endpoints.
-            "--endpoint-reconciler-type=none",
-        ]
-        if self.audit_policy is not None:
-            policy_file = self.workdir / "audit-policy.yaml"
-            policy_file.write_text(yaml.safe_dump(dict(self.audit_policy)))
-            command += [
-                f"--audit-policy-file={policy_file}",
-                f"--audit-log-path={self.audit_log}",
-                "--audit-log-format=json",
-                # Written before the response returns: nothing is missing once a call ended.
-                "--audit-log-mode=blocking",
-            ]
-        return command
 
     def start_controller_manager(self) -> None:
         """Start kube-controller-manager (garbage collector and namespace controllers).
@@ -286,14 +174,7 @@ class LocalControlPlane:
         """
         self._spawn(
             "kube-controller-manager",
-            [
-                str(self.binaries.kube_controller_manager),
-                f"--kubeconfig={self.kubeconfig}",
-                # Owner-reference garbage collection and namespace deletion only.
-                "--controllers=garbagecollector,namespace",
-                "--leader-elect=false",
-                "--secure-port=0",
-            ],
+            controller_manager_command(self.binaries, self.kubeconfig),
         )
 
     def _spawn(self, component: str, command: list[str]) -> ChildProcess:
@@ -354,42 +235,9 @@ class LocalControlPlane:
         """Write a kubeconfig for this apiserver authenticating with a client certificate
         (everything embedded, mode 0600); return `path`."""
         assert self.pki is not None
-
-        def embedded(file: Path) -> str:
-            return base64.b64encode(file.read_bytes()).decode("ascii")
-
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": self.name,
-                    "cluster": {
-                        "server": self.server,
-                        "certificate-authority-data": embedded(self.pki.ca_cert),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": user,
-                    "user": {
-                        "client-certificate-data": embedded(cert_file),
-                        "client-key-data": embedded(key_file),
-                    },
-                }
-            ],
-            "contexts": [
-                {
-                    "name": self.name,
-                    "context": {"cluster": self.name, "user": user, "namespace": "default"},
-                }
-            ],
-            "current-context": self.name,
-        }
-        path.touch(mode=0o600)
-        path.write_text(yaml.safe_dump(config))
-        return path
+        return write_kubeconfig(
+            path, self.name, self.server, self.pki.ca_cert, user, cert_file, key_file
+        )
 
     def kubeconfig_for_user(self, user: str, groups: tuple[str, ...] = ()) -> Path:
         """A kubeconfig for another identity than the admin, with a client certificate

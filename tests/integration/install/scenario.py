@@ -28,7 +28,7 @@ from registry_sync.demo.seed import (
 )
 from registry_sync.webhook.certificates import ServingCertificate, make_serving_certificate
 from registry_sync.webhook.configuration import build_configuration, url_client_config
-from support.bindings import MODEL_ID, VERSION_ID, binding_or_none, condition
+from support.bindings import MODEL_ID, VERSION_ID, binding_or_none, binding_ready
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
 from support.operator import READY_LINE, RunningOperator
@@ -91,6 +91,25 @@ def service_mode_args(certificate: ServingCertificate) -> list[str]:
     ]  # fmt: skip
 
 
+def wait_for_step(
+    operator: RunningOperator, step: str, seen: Callable[[], bool], timeout: float
+) -> None:
+    """Until `seen()`; StepFailed as soon as the operator logs a refusal (Events aside) or
+    exits, or once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if seen():
+            return
+        refused = permission_errors(operator.log())
+        if refused:
+            raise StepFailed(step, "the operator was refused: " + refused[0].strip())
+        if not operator.running:
+            raise StepFailed(step, "the operator exited:\n" + operator.log()[-2000:])
+        if time.monotonic() > deadline:
+            raise StepFailed(step, f"not seen within {timeout:g} s")
+        time.sleep(0.2)
+
+
 @dataclass
 class SeedScenario:
     """The incident, played against a running operator in `namespace`."""
@@ -151,19 +170,8 @@ class SeedScenario:
     # Steps ---------------------------------------------------------------------------
 
     def _step(self, name: str, condition_: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + self.step_timeout
-        while True:
-            if condition_():
-                self.passed.append(name)
-                return
-            refused = permission_errors(self.operator.log())
-            if refused:
-                raise StepFailed(name, "the operator was refused: " + refused[0].strip())
-            if not self.operator.running:
-                raise StepFailed(name, "the operator exited:\n" + self.operator.log()[-2000:])
-            if time.monotonic() > deadline:
-                raise StepFailed(name, f"not seen within {self.step_timeout:g} s")
-            time.sleep(0.2)
+        wait_for_step(self.operator, name, condition_, self.step_timeout)
+        self.passed.append(name)
 
     def _started(self) -> bool:
         return READY_LINE in self.operator.log()
@@ -177,8 +185,7 @@ class SeedScenario:
         )
 
     def _binding_ready(self) -> bool:
-        ready = condition(binding_or_none(self.kube.api_client, self.namespace, ISVC_NAME), "Ready")
-        return bool(ready and ready["status"] == "True")
+        return binding_ready(self.kube.api_client, self.namespace)
 
     def _run_params_corrected(self) -> bool:
         # A dry run goes through the admission chain, webhook included, and stores nothing.

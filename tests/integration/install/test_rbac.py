@@ -10,31 +10,19 @@ would), pointing at the operator on loopback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from integration.install.conftest import SeededRegistry
-from integration.install.installation import (
-    Rendered,
-    Rule,
-    operator_kubeconfig,
-    role_rules,
-    rule_verbs,
-    without_verb,
+from integration.install.installation import Rendered, role_rules, rule_verbs
+from integration.install.rbac_support import (
+    assert_a_step_fails_without,
+    operator_as_service_account,
+    rules_without,
 )
-from integration.install.scenario import (
-    STEPS,
-    SeedScenario,
-    StepFailed,
-    permission_errors,
-    register_webhook_as_admin,
-    service_mode_args,
-    webhook_certificate,
-)
+from integration.install.scenario import STEPS, SeedScenario, permission_errors
 from support.cluster import Cluster
-from support.operator import RunningOperator, free_port, start_operator
 
 pytestmark = pytest.mark.cluster
 
@@ -55,33 +43,6 @@ NECESSARY = [
     ("registry-sync.io/modelbindings/status", "patch", ("binding Ready",)),
 ]
 BEST_EFFORT = [("core/events", "create")]
-
-
-def operator_as_service_account(
-    kube: Cluster,
-    namespace: str,
-    registry: SeededRegistry,
-    rendered: Rendered,
-    rules: list[Rule] | None,
-    tmp_path: Path,
-) -> Iterator[RunningOperator]:
-    kubeconfig = operator_kubeconfig(
-        kube, namespace, rendered, rules, tmp_path / "service-account.kubeconfig"
-    )
-    certificate = webhook_certificate(tmp_path / "certs")
-    port = free_port()
-    register_webhook_as_admin(kube, namespace, port, certificate)
-    with start_operator(
-        kube,
-        namespace,
-        registry.url,
-        tmp_path / "operator.log",
-        extra_args=service_mode_args(certificate),
-        kubeconfig=kubeconfig,
-        webhook_port=port,
-        wait=False,
-    ) as operator:
-        yield operator
 
 
 def test_the_shipped_role_is_exactly_what_the_tests_prove(openshift_install: Rendered) -> None:
@@ -123,19 +84,16 @@ def test_without_any_one_verb_a_step_fails_and_the_operator_reports_the_refusal(
     verb: str,
     failing_steps: tuple[str, ...],
 ) -> None:
-    rules = role_rules(openshift_install)
-    (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
-    for operator in operator_as_service_account(
-        kube, namespace, seeded_registry, openshift_install, without_verb(rules, index, verb),
-        tmp_path,
-    ):  # fmt: skip
-        scenario = SeedScenario(kube, namespace, seeded_registry.ids, operator)
-        with pytest.raises(StepFailed) as failed:
-            scenario.run()
-
-        assert failed.value.step in failing_steps, str(failed.value)
-        group_resource = resource.split("/", 1)[1]
-        assert f'cannot {verb} resource "{group_resource}"' in str(failed.value)
+    assert_a_step_fails_without(
+        openshift_install,
+        resource,
+        verb,
+        failing_steps,
+        lambda rules: operator_as_service_account(
+            kube, namespace, seeded_registry, openshift_install, rules, tmp_path
+        ),
+        lambda operator: SeedScenario(kube, namespace, seeded_registry.ids, operator).run(),
+    )
 
 
 def test_without_events_everything_works_and_the_operator_reports_what_it_could_not_post(
@@ -145,13 +103,11 @@ def test_without_events_everything_works_and_the_operator_reports_what_it_could_
     openshift_install: Rendered,
     tmp_path: Path,
 ) -> None:
-    rules = role_rules(openshift_install)
     ((resource, verb),) = BEST_EFFORT
-    (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
+    rules = rules_without(openshift_install, resource, verb)
     for operator in operator_as_service_account(
-        kube, namespace, seeded_registry, openshift_install, without_verb(rules, index, verb),
-        tmp_path,
-    ):  # fmt: skip
+        kube, namespace, seeded_registry, openshift_install, rules, tmp_path
+    ):
         scenario = SeedScenario(kube, namespace, seeded_registry.ids, operator)
         scenario.run()
 

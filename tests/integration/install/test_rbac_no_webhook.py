@@ -10,8 +10,7 @@ overlay shares with the base Role are proven by test_rbac.py.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,16 @@ from integration.install.installation import (
     BASE,
     OVERLAYS,
     Rendered,
-    Rule,
-    operator_kubeconfig,
     render,
     role_rules,
     rule_verbs,
-    without_verb,
 )
-from integration.install.scenario import StepFailed, permission_errors
+from integration.install.rbac_support import (
+    assert_a_step_fails_without,
+    operator_as_service_account,
+)
+from integration.install.scenario import permission_errors, wait_for_step
 from registry_sync.demo.seed import (
-    ISVC_NAME,
     RUN_NAME,
     SMALL_MODEL,
     SMALL_VERSION,
@@ -41,10 +40,10 @@ from registry_sync.demo.seed import (
     seed_pipeline_run,
 )
 from registry_sync.domain.replacement import replacement_name
-from support.bindings import binding_or_none, condition
+from support.bindings import binding_ready
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
-from support.operator import READY_LINE, RunningOperator, start_operator
+from support.operator import READY_LINE, RunningOperator
 
 pytestmark = pytest.mark.cluster
 
@@ -65,29 +64,6 @@ NECESSARY = [
 @pytest.fixture
 def no_webhook_install(kube: Cluster, namespace: str, tmp_path: Path) -> Rendered:
     return render(kube, OVERLAYS / "no-webhook", namespace, tmp_path)
-
-
-def operator_without_webhook(
-    kube: Cluster,
-    namespace: str,
-    registry: SeededRegistry,
-    rendered: Rendered,
-    rules: list[Rule] | None,
-    tmp_path: Path,
-) -> Iterator[RunningOperator]:
-    kubeconfig = operator_kubeconfig(
-        kube, namespace, rendered, rules, tmp_path / "service-account.kubeconfig"
-    )
-    with start_operator(
-        kube,
-        namespace,
-        registry.url,
-        tmp_path / "operator.log",
-        extra_args=["--webhook", "off", "--refresh-seconds", "1"],
-        kubeconfig=kubeconfig,
-        wait=False,
-    ) as operator:
-        yield operator
 
 
 @dataclass
@@ -121,23 +97,11 @@ class PendingRunScenario:
         return any(event.reason == "Replaced" for event in events.items)
 
     def _step(self, name: str, condition_: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + self.step_timeout
-        while True:
-            if condition_():
-                self.passed.append(name)
-                return
-            refused = permission_errors(self.operator.log())
-            if refused:
-                raise StepFailed(name, "the operator was refused: " + refused[0].strip())
-            if not self.operator.running:
-                raise StepFailed(name, "the operator exited:\n" + self.operator.log()[-2000:])
-            if time.monotonic() > deadline:
-                raise StepFailed(name, f"not seen within {self.step_timeout:g} s")
-            time.sleep(0.2)
+        wait_for_step(self.operator, name, condition_, self.step_timeout)
+        self.passed.append(name)
 
     def _binding_ready(self) -> bool:
-        ready = condition(binding_or_none(self.kube.api_client, self.namespace, ISVC_NAME), "Ready")
-        return bool(ready and ready["status"] == "True")
+        return binding_ready(self.kube.api_client, self.namespace)
 
     def _replaced(self) -> bool:
         original = self._run_or_none(RUN_NAME)
@@ -179,8 +143,8 @@ def test_with_the_overlay_role_a_pending_run_is_replaced_by_a_corrected_copy(
     no_webhook_install: Rendered,
     tmp_path: Path,
 ) -> None:
-    for operator in operator_without_webhook(
-        kube, namespace, seeded_registry, no_webhook_install, None, tmp_path
+    for operator in operator_as_service_account(
+        kube, namespace, seeded_registry, no_webhook_install, None, tmp_path, webhook=False
     ):
         scenario = PendingRunScenario(kube, namespace, operator)
         scenario.run(seeded_registry)
@@ -205,15 +169,13 @@ def test_without_any_one_pipeline_run_verb_a_step_fails_and_the_refusal_is_repor
     verb: str,
     failing_steps: tuple[str, ...],
 ) -> None:
-    rules = role_rules(no_webhook_install)
-    (index,) = [i for i, r, v in rule_verbs(rules) if (r, v) == (resource, verb)]
-    for operator in operator_without_webhook(
-        kube, namespace, seeded_registry, no_webhook_install, without_verb(rules, index, verb),
-        tmp_path,
-    ):  # fmt: skip
-        scenario = PendingRunScenario(kube, namespace, operator)
-        with pytest.raises(StepFailed) as failed:
-            scenario.run(seeded_registry)
-
-        assert failed.value.step in failing_steps, str(failed.value)
-        assert f'cannot {verb} resource "pipelineruns"' in str(failed.value)
+    assert_a_step_fails_without(
+        no_webhook_install,
+        resource,
+        verb,
+        failing_steps,
+        lambda rules: operator_as_service_account(
+            kube, namespace, seeded_registry, no_webhook_install, rules, tmp_path, webhook=False
+        ),
+        lambda operator: PendingRunScenario(kube, namespace, operator).run(seeded_registry),
+    )

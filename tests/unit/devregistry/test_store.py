@@ -1,4 +1,4 @@
-"""The stand-in's rules for creating and changing registry entities."""
+"""The stand-in's rules for creating and changing registry entities, and for saving them."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ from typing import Any
 
 import pytest
 
+from registry_sync.devregistry.entities import MODEL_ARTIFACT, MODEL_VERSION, REGISTERED_MODEL, Json
 from registry_sync.devregistry.errors import ApiError
-from registry_sync.devregistry.store import (
-    MODEL_ARTIFACT,
-    MODEL_VERSION,
-    REGISTERED_MODEL,
-    Json,
-    RegistryStore,
+from registry_sync.devregistry.state_file import (
     StateFileError,
+    store_from_document,
+    store_to_document,
 )
+from registry_sync.devregistry.store import RegistryStore
 
 
 def _frozen_clock() -> int:
@@ -121,16 +120,16 @@ def test_the_state_document_continues_where_it_left_off(store: RegistryStore) ->
     _, version = _model_with_version(store)
     store.add_version_artifact(version["id"], {"artifactType": "model-artifact", "uri": "u"})
 
-    reloaded = RegistryStore.from_document(store.to_document(), clock=_frozen_clock)
+    reloaded = store_from_document(store_to_document(store), clock=_frozen_clock)
     newer = reloaded.create_registered_model({"name": "n"})
 
     assert (
-        reloaded.to_document()["entities"]["artifacts"]
-        == store.to_document()["entities"]["artifacts"]
+        store_to_document(reloaded)["entities"]["artifacts"]
+        == store_to_document(store)["entities"]["artifacts"]
     )
     assert (newer["id"], newer["createTimeSinceEpoch"]) == ("3", "1003")
 
 
 def test_a_foreign_document_is_refused_with_a_reason() -> None:
     with pytest.raises(StateFileError, match="not a stand-in state document"):
-        RegistryStore.from_document({"registeredModels": []})
+        store_from_document({"registeredModels": []})
