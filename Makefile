@@ -77,7 +77,10 @@ bench: venv control-plane $(VENV)/.bench-installed
 	$(PY) bench/scale.py $(SCALE_ARGS) && \
 	$(PY) bench/convergence.py $(CONVERGENCE_ARGS) && \
 	$(PY) bench/admission_latency.py $(ADMISSION_ARGS) && \
-	$(PY) bench/registry_refresh.py $(REFRESH_ARGS)
+	$(PY) bench/registry_refresh.py $(REFRESH_ARGS) && \
+	$(PY) bench/hostile_registry.py $(HOSTILE_ARGS) && \
+	$(PY) bench/webhook_abuse.py $(ABUSE_ARGS) && \
+	$(PY) bench/startup_memory.py $(STARTUP_ARGS)
 
 # The image's hash-pinned requirements (the Dockerfile installs them with --require-hashes),
 # regenerated from pyproject.toml and constraints.txt; a unit test fails when they drift.
