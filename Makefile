@@ -12,7 +12,7 @@ help:
 	@echo "make run            the operator against the current KUBECONFIG (REGISTRY_URL=...)"
 	@echo "make test           run every test tier (builds the control plane on first use)"
 	@echo "make test-unit      only the unit tests (no network, no cluster)"
-	@echo "make lint           ruff + mypy --strict on domain/ and registry/"
+	@echo "make lint           ruff + mypy --strict on the whole package + hadolint"
 	@echo "make control-plane  build etcd, kube-apiserver, kube-controller-manager, kubectl (cached)"
 	@echo "make bench          every benchmark (about an hour on 2 cores); results in bench/results/"
 	@echo "make image-requirements  regenerate the image's hash-pinned requirements from constraints.txt"

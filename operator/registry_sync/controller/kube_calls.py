@@ -67,9 +67,13 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """In a pod: the service account; elsewhere: the kubeconfig (KUBECONFIG or ~/.kube/config)."""
     configuration = client.Configuration()
     try:
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
     except config.ConfigException:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration
+        )
     return client.ApiClient(configuration)
 
 
@@ -103,8 +107,7 @@ class KubeObjects:
             )
         except _API_FAILURES as error:
             raise KubeCallError("listing InferenceServices in", namespace, error) from None
-        items = result.get("items") if isinstance(result, dict) else None
-        return [item for item in items or [] if isinstance(item, dict)]
+        return _items(result)
 
     def patch_inference_service_labels(
         self, ref: ObjectRef, labels: Mapping[str, str | None], resource_version: str | None
@@ -118,7 +121,7 @@ class KubeObjects:
         if resource_version:
             metadata["resourceVersion"] = resource_version
         try:
-            result: dict[str, Any] = self._custom.patch_namespaced_custom_object(
+            result = self._custom.patch_namespaced_custom_object(
                 INFERENCE_SERVICES.group,
                 INFERENCE_SERVICES.version,
                 ref.namespace,
@@ -129,7 +132,7 @@ class KubeObjects:
             )
         except _API_FAILURES as error:
             raise KubeCallError("patching labels of InferenceService", str(ref), error) from None
-        return result
+        return _object(result)
 
     def find_binding(self, ref: ObjectRef) -> dict[str, Any] | None:
         """One ModelBinding by name, through `list` (the Role grants no `get`)."""
@@ -143,7 +146,7 @@ class KubeObjects:
             )
         except _API_FAILURES as error:
             raise KubeCallError("looking up ModelBinding", str(ref), error) from None
-        items: list[dict[str, Any]] = result.get("items", [])
+        items = _items(result)
         return items[0] if items else None
 
     def list_bindings(self, namespace: str) -> list[dict[str, Any]]:
@@ -153,13 +156,12 @@ class KubeObjects:
             )
         except _API_FAILURES as error:
             raise KubeCallError("listing ModelBindings in", namespace, error) from None
-        items: list[dict[str, Any]] = result.get("items", [])
-        return items
+        return _items(result)
 
     def create_binding(self, body: Mapping[str, Any]) -> dict[str, Any]:
         namespace = body["metadata"]["namespace"]
         try:
-            result: dict[str, Any] = self._custom.create_namespaced_custom_object(
+            result = self._custom.create_namespaced_custom_object(
                 MODEL_BINDINGS.group,
                 MODEL_BINDINGS.version,
                 namespace,
@@ -169,11 +171,11 @@ class KubeObjects:
         except _API_FAILURES as error:
             target = f"{namespace}/{body['metadata']['name']}"
             raise KubeCallError("creating ModelBinding", target, error) from None
-        return result
+        return _object(result)
 
     def patch_binding_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            result: dict[str, Any] = self._custom.patch_namespaced_custom_object_status(
+            result = self._custom.patch_namespaced_custom_object_status(
                 MODEL_BINDINGS.group,
                 MODEL_BINDINGS.version,
                 ref.namespace,
@@ -184,7 +186,7 @@ class KubeObjects:
             )
         except _API_FAILURES as error:
             raise KubeCallError("updating status of ModelBinding", str(ref), error) from None
-        return result
+        return _object(result)
 
     def delete_binding(self, ref: ObjectRef) -> None:
         try:
@@ -229,7 +231,8 @@ class KubeObjects:
             "count": 1,
         }
         try:
-            self._core.create_namespaced_event(metadata["namespace"], body)
+            # The client sends a plain dict as it is; its stubs ask for a CoreV1Event.
+            self._core.create_namespaced_event(metadata["namespace"], body)  # type: ignore[arg-type]
         except _API_FAILURES as error:
             raise KubeCallError(
                 "posting Event about", f"{metadata['namespace']}/{metadata['name']}", error
@@ -265,8 +268,7 @@ class KubeObjects:
             )
         except _API_FAILURES as error:
             raise KubeCallError("looking up PipelineRun", str(ref), error) from None
-        items = result.get("items") if isinstance(result, dict) else None
-        found = [item for item in items or [] if isinstance(item, dict)]
+        found = _items(result)
         return found[0] if found else None
 
     def patch_pipeline_run(self, ref: ObjectRef, patch: Mapping[str, Any]) -> None:
@@ -303,3 +305,16 @@ async def post_event_best_effort(
     except KubeCallError as error:
         name = f"{metadata.get('namespace')}/{metadata.get('name')}"
         log.warning("could not post Event %s on %s %s: %s", reason, resource.kind, name, error)
+
+
+def _object(result: object) -> dict[str, Any]:
+    """An object the client returned as JSON (typed `object` by the client)."""
+    return result if isinstance(result, dict) else {}
+
+
+def _items(result: object) -> list[dict[str, Any]]:
+    """The objects of a LIST the client returned."""
+    items = _object(result).get("items")
+    return (
+        [item for item in items or [] if isinstance(item, dict)] if isinstance(items, list) else []
+    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import kopf
@@ -28,7 +29,7 @@ def operator_namespace(configured: str | None) -> str:
     from kubernetes import config  # the kubeconfig reader; imported only when needed
 
     try:
-        _, active = config.list_kube_config_contexts()
+        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError) as error:
         raise NamespaceUnknown(
             f"no --namespace given, not in a pod, and no kubeconfig context to read ({error})"
@@ -41,7 +42,10 @@ def operator_namespace(configured: str | None) -> str:
     return str(namespace)
 
 
-def _setting_option(name: str, help_text: str, **kwargs: Any) -> Any:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _setting_option(name: str, help_text: str, **kwargs: Any) -> Callable[[F], F]:
     flag = "--" + name.replace("_", "-")
     return click.option(flag, name, default=None, show_envvar=False, help=help_text, **kwargs)
 

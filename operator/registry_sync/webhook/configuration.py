@@ -90,14 +90,13 @@ def register_configuration(api_client: client.ApiClient, body: dict[str, Any]) -
     """Create the configuration, or replace the one an earlier run of this namespace left."""
     api = client.AdmissionregistrationV1Api(api_client)
     name = body["metadata"]["name"]
+    # The client sends plain dicts as they are; its stubs ask for its model classes.
     try:
-        api.create_mutating_webhook_configuration(body)
+        api.create_mutating_webhook_configuration(body)  # type: ignore[arg-type]
     except ApiException as error:
         if error.status != 409:
             raise
         existing = api.read_mutating_webhook_configuration(name)
-        body = {
-            **body,
-            "metadata": {**body["metadata"], "resourceVersion": existing.metadata.resource_version},
-        }
-        api.replace_mutating_webhook_configuration(name, body)
+        version = existing.metadata.resource_version if existing.metadata else None
+        body = {**body, "metadata": {**body["metadata"], "resourceVersion": version}}
+        api.replace_mutating_webhook_configuration(name, body)  # type: ignore[arg-type]

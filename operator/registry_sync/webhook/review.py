@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, Final
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, Final, cast
 
 import aiohttp.web
 import kopf
@@ -194,7 +194,12 @@ class CheckingWebhookServer(kopf.WebhookServer):
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
         # Closed with this generator, so that the server stops listening when it does.
-        async with contextlib.aclosing(super().__call__(checked(fn, self.namespace))) as configs:
+        # Kopf's server is an async generator; its signature says only AsyncIterator.
+        served = cast(
+            AsyncGenerator[kopf.WebhookClientConfig, None],
+            super().__call__(checked(fn, self.namespace)),
+        )
+        async with contextlib.aclosing(served) as configs:
             async for client_config in configs:
                 yield client_config
 
