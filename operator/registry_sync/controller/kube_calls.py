@@ -135,19 +135,8 @@ class KubeObjects:
         return _object(result)
 
     def find_binding(self, ref: ObjectRef) -> dict[str, Any] | None:
-        """One ModelBinding by name, through `list` (the Role grants no `get`)."""
-        try:
-            result = self._custom.list_namespaced_custom_object(
-                MODEL_BINDINGS.group,
-                MODEL_BINDINGS.version,
-                ref.namespace,
-                MODEL_BINDINGS.plural,
-                field_selector=f"metadata.name={ref.name}",
-            )
-        except _API_FAILURES as error:
-            raise KubeCallError("looking up ModelBinding", str(ref), error) from None
-        items = _items(result)
-        return items[0] if items else None
+        """One ModelBinding by name (the Role grants no `get`)."""
+        return self._find_by_name(MODEL_BINDINGS, ref)
 
     def list_bindings(self, namespace: str) -> list[dict[str, Any]]:
         try:
@@ -257,17 +246,21 @@ class KubeObjects:
         return True
 
     def find_pipeline_run(self, ref: ObjectRef) -> dict[str, Any] | None:
-        """One PipelineRun by name, through `list` (the no-webhook Role grants no `get`)."""
+        """One PipelineRun by name (the no-webhook Role grants no `get`)."""
+        return self._find_by_name(PIPELINE_RUNS, ref)
+
+    def _find_by_name(self, resource: Resource, ref: ObjectRef) -> dict[str, Any] | None:
+        """One object by name through `list` with a field selector, or None."""
         try:
             result = self._custom.list_namespaced_custom_object(
-                PIPELINE_RUNS.group,
-                PIPELINE_RUNS.version,
+                resource.group,
+                resource.version,
                 ref.namespace,
-                PIPELINE_RUNS.plural,
+                resource.plural,
                 field_selector=f"metadata.name={ref.name}",
             )
         except _API_FAILURES as error:
-            raise KubeCallError("looking up PipelineRun", str(ref), error) from None
+            raise KubeCallError(f"looking up {resource.kind}", str(ref), error) from None
         found = _items(result)
         return found[0] if found else None
 
