@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.metadata import (
@@ -18,9 +17,7 @@ from registry_sync.domain.metadata import (
     VERSION_ANNOTATION,
 )
 from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, plan_params
-from registry_sync.domain.pipeline_run import label_target
-
-_SHOWN_NAME: Final = 253  # the longest valid object name
+from registry_sync.domain.pipeline_run import label_target, shortened, shown_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +71,7 @@ def decide_admission(
     InferenceService of that name; `inference_service_exists` then says whether one
     exists without the opt-in annotation. Never raises.
     """
-    run_name = _run_name(run)
+    run_name = shown_name(run)
     target = label_target(run)
     if target is None:
         return Denied(
@@ -85,7 +82,7 @@ def decide_admission(
     if binding is None:
         return Denied(
             "UnknownInferenceService",
-            _unknown_target(run_name, _shortened(target), inference_service_exists),
+            _unknown_target(run_name, shortened(target), inference_service_exists),
         )
     if not binding.ready:
         return Denied(
@@ -141,19 +138,3 @@ def _unknown_target(run_name: str, target: str, exists: bool) -> str:
         f"PipelineRun {run_name}: {problem}. Results must not be published to a guessed model: "
         f"fix the label {TARGET_LABEL} or opt the InferenceService in, then create the run again."
     )
-
-
-def _run_name(run: object) -> str:
-    metadata = run.get("metadata") if isinstance(run, Mapping) else None
-    if isinstance(metadata, Mapping):
-        for key in ("name", "generateName"):
-            value = metadata.get(key)
-            if isinstance(value, str) and value:
-                return _shortened(value)
-    return "(unnamed)"
-
-
-def _shortened(text: str) -> str:
-    """At most `_SHOWN_NAME` characters: names are validated only after admission, so a
-    denial must not echo a megabyte of one back."""
-    return text if len(text) <= _SHOWN_NAME else f"{text[: _SHOWN_NAME - 3]}..."

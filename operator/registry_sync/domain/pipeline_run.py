@@ -18,6 +18,7 @@ from registry_sync.domain.metadata import TARGET_LABEL, TARGET_PARAM
 
 PENDING: Final = "PipelineRunPending"
 CANCELLED: Final = "Cancelled"
+_SHOWN_NAME: Final = 253  # the longest valid object name
 _STOPPED_SPEC_STATUSES: Final = frozenset(
     {"Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunCancelled"}
 )
@@ -51,6 +52,22 @@ def labels_of(run: object) -> dict[str, str]:
 
 def annotations_of(run: object) -> dict[str, str]:
     return string_map(metadata_of(run).get("annotations"))
+
+
+def shown_name(run: object) -> str:
+    """The run's name for a message: its name, else its generateName, else `(unnamed)`; at
+    most 253 characters (names are validated only after admission, so a denial must not
+    echo a megabyte of one back)."""
+    for key in ("name", "generateName"):
+        value = metadata_of(run).get(key)
+        if isinstance(value, str) and value:
+            return shortened(value)
+    return "(unnamed)"
+
+
+def shortened(text: str) -> str:
+    """`text`, cut to the longest valid object name."""
+    return text if len(text) <= _SHOWN_NAME else f"{text[: _SHOWN_NAME - 3]}..."
 
 
 def label_target(run: object) -> str | None:

@@ -27,6 +27,7 @@ import aiohttp.web
 import kopf
 
 from registry_sync.domain.nesting import deeper_than
+from registry_sync.domain.pipeline_run import shown_name
 
 MAX_BODY_BYTES: Final = 3 * 1024 * 1024
 """The largest review read. The apiserver stores objects of up to 1.5 MiB (etcd's request
@@ -46,7 +47,6 @@ MAX_DEPTH: Final = 100
 copying or diffing far deeper ones exhausts Python's recursion limit."""
 
 _SHOWN: Final = 63  # characters of a client's value echoed back (a namespace's longest name)
-_SHOWN_NAME: Final = 253  # the longest valid object name
 
 
 def review_problem(review: object, namespace: str) -> str | None:
@@ -129,7 +129,7 @@ def too_many_params(review: object) -> str | None:
     if not isinstance(params, list) or len(params) <= MAX_PARAMS:
         return None
     return (
-        f"PipelineRun {_run_name(run)}: spec.params has {len(params)} entries, and "
+        f"PipelineRun {shown_name(run)}: spec.params has {len(params)} entries, and "
         f"registry-sync checks runs with at most {MAX_PARAMS}; a model-testing run needs a "
         "handful. Remove the params the pipeline does not use and create the run again."
     )
@@ -148,15 +148,6 @@ def denial(review: Mapping[str, Any], message: str, code: int = 400) -> dict[str
             "status": {"code": code, "message": message},
         },
     }
-
-
-def _run_name(run: Any) -> str:
-    metadata = run.get("metadata") if isinstance(run, Mapping) else None
-    for key in ("name", "generateName"):
-        value = metadata.get(key) if isinstance(metadata, Mapping) else None
-        if isinstance(value, str) and value:
-            return value if len(value) <= _SHOWN_NAME else f"{value[: _SHOWN_NAME - 3]}..."
-    return "(unnamed)"
 
 
 def _shown(value: object) -> str:
