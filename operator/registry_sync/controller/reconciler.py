@@ -44,11 +44,11 @@ from registry_sync.domain.reconcile import (
     Known,
     RefreshFirst,
     RegistryView,
+    answer_for,
     reconcile_step,
     worth_reconciling_again,
 )
 from registry_sync.domain.reference_index import ReferenceIndex, RegistryOwners
-from registry_sync.domain.resolution import resolve
 from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
 from registry_sync.domain.snapshot import RegistrySnapshot
 from registry_sync.registry.snapshot_source import RegistrySnapshotSource
@@ -159,15 +159,7 @@ class InferenceServiceReconciler:
                 current = self._book.get(name)
                 if current is None:
                     continue
-                fresh = resolve(
-                    current.facts.deployed.storage,
-                    registry.index,
-                    snapshot_current=registry.current,
-                    now_ms=self._now_ms(),
-                    pin=current.facts.pin,
-                    previous=current.resolution,
-                    registry_problem=registry.problem,
-                )
+                fresh = answer_for(current.facts, current.resolution, registry, self._now_ms())
                 pending = current.write_failed or (
                     current.ready_reason == Reason.GITOPS_CONFLICT.value
                 )

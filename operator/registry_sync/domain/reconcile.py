@@ -85,15 +85,7 @@ def reconcile_step(
     label_patch_error: str | None = None,
 ) -> RefreshFirst | Decided:
     """Resolve and decide, or ask for a refresh first (see the module docstring). Pure."""
-    resolution = resolve(
-        facts.deployed.storage,
-        registry.index,
-        snapshot_current=registry.current,
-        now_ms=now_ms,
-        pin=facts.pin,
-        previous=known.answer,
-        registry_problem=registry.problem,
-    )
+    resolution = answer_for(facts, known.answer, registry, now_ms)
     storage = facts.deployed.storage
     first_call = not refreshed and label_patch_error is None
     if (
@@ -115,6 +107,21 @@ def reconcile_step(
         names=rules.names,
     )
     return Decided(resolution, decision)
+
+
+def answer_for(
+    facts: InferenceServiceFacts, previous: Resolution | None, registry: RegistryView, now_ms: int
+) -> Resolution:
+    """What the registry data at hand says the InferenceService deploys (`resolve`)."""
+    return resolve(
+        facts.deployed.storage,
+        registry.index,
+        snapshot_current=registry.current,
+        now_ms=now_ms,
+        pin=facts.pin,
+        previous=previous,
+        registry_problem=registry.problem,
+    )
 
 
 def worth_reconciling_again(fresh: Resolution, known: Resolution | None, *, pending: bool) -> bool:
