@@ -435,29 +435,42 @@ class RegistrySyncProcess:
 
 
 class BareProcess:
-    """`bench/bare_operator.py` for one namespace and answer table."""
+    """`bench/bare_operator.py` for one namespace and answer table; with `source`, another
+    checkout's bare operator, run on that checkout's package."""
 
-    def __init__(self, cluster: Cluster, namespace: str, table: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        namespace: str,
+        table: Path,
+        log_path: Path,
+        source: Path | None = None,
+    ) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.table = table
         self.log_path = log_path
+        self.source = source
         self.ready_line = BARE_READY_LINE
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> int:
+        script = (self.source / "bench" if self.source else BENCH) / "bare_operator.py"
         command = [
-            sys.executable, str(BENCH / "bare_operator.py"),
+            sys.executable, str(script),
             "--namespace", self.namespace,
             "--table", str(self.table),
             "--registry-name", REGISTRY_NAME,
         ]  # fmt: skip
+        environment = self.cluster.env()
+        if self.source is not None:
+            environment["PYTHONPATH"] = str(self.source / "operator")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=self.cluster.env(),
+                env=environment,
                 start_new_session=True,
             )
         return self.process.pid

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +32,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from common import (  # noqa: E402
-    BARE_READY_LINE,
     REPOSITORY,
+    BareProcess,
     BenchError,
     command_line,
     load_average,
@@ -44,7 +43,6 @@ from common import (  # noqa: E402
     machine_facts,
     machine_line,
     read_memory,
-    stop_process_group,
     utc_now,
 )
 
@@ -62,30 +60,23 @@ def measure_bare(cluster: Cluster, source: Path, settle_s: float, run: int) -> t
     with tempfile.TemporaryDirectory() as folder:
         table, log_path = Path(folder) / "table.json", Path(folder) / "bare.log"
         table.write_text("{}")
-        command = [
-            sys.executable, str(source / "bench" / "bare_operator.py"),
-            "--namespace", namespace, "--table", str(table), "--registry-name", "bench",
-        ]  # fmt: skip
-        environment = {**cluster.env(), "PYTHONPATH": str(source / "operator")}
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=environment,
-                start_new_session=True,
-            )  # fmt: skip
+        bare = BareProcess(cluster, namespace, table, log_path, source=source)
+        pid = bare.start()
         try:
             deadline = time.monotonic() + 120
-            while BARE_READY_LINE not in log_path.read_text(errors="replace"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise BenchError(f"the bare operator of {source} did not start:\n"
-                                     + log_tail(log_path))  # fmt: skip
+            while bare.ready_line not in log_path.read_text(errors="replace"):
+                if bare.returncode is not None or time.monotonic() > deadline:
+                    raise BenchError(
+                        f"the bare operator of {source} did not start:\n" + log_tail(log_path)
+                    )
                 time.sleep(0.1)
             time.sleep(settle_s)
-            found = read_memory(process.pid)
+            found = read_memory(pid)
             if found is None:
                 raise BenchError(f"the bare operator of {source} exited:\n" + log_tail(log_path))
             return found
         finally:
-            stop_process_group(process)
+            bare.stop()
 
 
 def measure(
