@@ -276,14 +276,10 @@ def build_registry(
 
 
 def run_kopf(registry: kopf.OperatorRegistry, namespace: str) -> None:
-    """Kopf with `registry` on `namespace` until SIGINT/SIGTERM, logging at INFO in the
-    format of registry-sync's `controller.log_format` (not loaded here: it needs the domain).
-    The bare webhook operator runs the same way."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("httpx", "httpcore", "urllib3", "aiohttp.access"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    """Kopf with `registry` on `namespace` until SIGINT/SIGTERM, logging at INFO as
+    registry-sync does (`kopf_settings.configure_logging`; registry-sync also escapes its
+    lines). The bare webhook operator runs the same way."""
+    kopf_settings.configure_logging(logging.INFO)
     kopf.run(registry=registry, namespaces=[namespace], standalone=True)
 
 

@@ -1,7 +1,8 @@
-"""Kopf's settings for every mode of the operator.
+"""Kopf's settings for every mode of the operator, and the process's logging.
 
 Only the standard library and kopf: the benchmarks' bare operator (`bench/bare_operator.py`)
-uses the same settings without loading the operator, so that the baseline stays bare. The
+uses the same settings and log lines without loading the operator, so that the baseline
+stays bare (registry-sync also escapes its lines: `controller.log_format`). The
 mode-specific settings (the PipelineRun label selector without the webhook, the webhook
 server) are `handlers.lifecycle`'s and `webhook.server`'s.
 """
@@ -9,8 +10,20 @@ server) are `handlers.lifecycle`'s and `webhook.server`'s.
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 import kopf
+
+LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# One line per HTTP request drowns what the operator decides.
+_CHATTY_LOGGERS: Final = ("httpx", "httpcore", "urllib3", "aiohttp.access")
+
+
+def configure_logging(level: int) -> None:
+    """Root logging at `level` in the operator's format, HTTP chatter quietened."""
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    for chatty in _CHATTY_LOGGERS:
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def configure(settings: kopf.OperatorSettings) -> None:

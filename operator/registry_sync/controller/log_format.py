@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from registry_sync.controller import kopf_settings
+from registry_sync.controller.kopf_settings import LOG_FORMAT
 from registry_sync.domain.escaping import escaped
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class EscapingFormatter(logging.Formatter):
@@ -23,9 +23,6 @@ class EscapingFormatter(logging.Formatter):
 
 def configure_logging(verbose: bool) -> None:
     """Root logging for `registry-sync run`: escaped lines, HTTP chatter quietened."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
+    kopf_settings.configure_logging(logging.DEBUG if verbose else logging.INFO)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(EscapingFormatter(LOG_FORMAT))
-    for chatty in ("httpx", "httpcore", "urllib3", "aiohttp.access"):
-        # One line per HTTP request drowns what the operator decides.
-        logging.getLogger(chatty).setLevel(logging.WARNING)
