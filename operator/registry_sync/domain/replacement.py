@@ -45,6 +45,7 @@ from registry_sync.domain.pipeline_run import (
     label_target,
     metadata_of,
     read_run_status,
+    spec_status_of,
     string_map,
 )
 
@@ -128,8 +129,7 @@ def decide_without_webhook(
         return settled
     name = metadata_of(run).get("name")
     assert isinstance(name, str)  # checked by left_alone_whatever_the_binding
-    spec = run.get("spec")
-    spec_status = spec.get("status") if isinstance(spec, Mapping) else None
+    spec_status = spec_status_of(run)
     decision = decide_admission(
         run, binding, param_names, inference_service_exists=inference_service_exists
     )
