@@ -13,8 +13,10 @@ Rules (README "How it behaves"):
   conflict ends when the labels are found correct, when the mode annotation changes, or
   when the window has passed since the corrections.
 - `Ready` (a model-testing run may be injected now) follows the resolution's `has_answer`,
-  except during a GitOps conflict and when a name to inject fails the allow-list
-  (`UnsafeRegistryName`: such a name would become code in a pipeline's script).
+  except during a GitOps conflict, when a name to inject fails the allow-list
+  (`UnsafeRegistryName`: such a name would become code in a pipeline's script), and when a
+  check of what runs (`Check`: the digest, the served name) blocks it; a blocking check
+  also leaves the labels as they are.
 - Every text written for people (messages, Events) is escaped: registry names and registry
   errors are other people's text.
 """
@@ -92,6 +94,32 @@ class EventNote:
 
 
 @dataclass(frozen=True, slots=True)
+class Check:
+    """A finding about what actually runs, beside the registry answer: its condition (of
+    type `condition_type`), the Ready reason and message when it blocks, and the fields it
+    adds to the binding's status."""
+
+    condition_type: str
+    condition: Mapping[str, str] | None  # None: the check is off (its old fields go)
+    blocker: tuple[str, str] | None = None
+    status_fields: Mapping[str, object] = field(default_factory=dict)
+
+
+def checks_gist(checks: tuple[Check, ...]) -> tuple[object, ...]:
+    """What the checks say, without their messages (a cached digest's age only grows)."""
+    return tuple(
+        (
+            check.condition_type,
+            None if check.condition is None else check.condition.get("status"),
+            None if check.condition is None else check.condition.get("reason"),
+            check.blocker is not None,
+            tuple(sorted((k, repr(v)) for k, v in check.status_fields.items())),
+        )
+        for check in checks
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class BindingDecision:
     """What the shell applies: a label patch or none, the binding status, Events to post."""
 
@@ -103,6 +131,7 @@ class BindingDecision:
     ready_reason: str
     ready_message: str
     expected_labels: Mapping[str, str] = field(default_factory=dict)
+    checks: tuple[Check, ...] = ()
 
 
 def expected_labels(
@@ -132,17 +161,24 @@ def decide_binding(
     now_ms: int,
     label_patch_error: str | None = None,
     names: NamePolicy = DEFAULT_NAME_POLICY,
+    checks: tuple[Check, ...] = (),
 ) -> BindingDecision:
     """Decide labels, status and Events for one InferenceService. Pure; never raises.
 
     `label_patch_error` is given when the shell tried the decided patch and the apiserver
     refused it: the status then says so instead of claiming the labels are in sync.
-    `names` is the allow-list every name to inject or record must pass.
+    `names` is the allow-list every name to inject or record must pass. `checks` are the
+    findings about what runs, in order of precedence.
     """
     unsafe = names_failing(facts, resolution, names)
+    blocker = next((check.blocker for check in checks if check.blocker is not None), None)
     # An answer naming an unsafe name is no answer to write anywhere: labels stay as they are.
     expected = {} if unsafe else expected_labels(resolution, keys, registry_name)
-    labels_writable = resolution.outcome in (Outcome.RESOLVED, Outcome.PINNED) and bool(expected)
+    labels_writable = (
+        resolution.outcome in (Outcome.RESOLVED, Outcome.PINNED)
+        and bool(expected)
+        and blocker is None
+    )
     in_sync = bool(expected) and all(facts.labels.get(k) == v for k, v in expected.items())
     history = _current_history(history, facts, policy, now_ms, in_sync)
     conflict = not in_sync and labels_writable and len(history.times_ms) >= policy.max_corrections
@@ -162,12 +198,21 @@ def decide_binding(
     labels_condition = _labels_condition(
         facts, resolution, expected, in_sync, conflict, label_patch, label_patch_error, unsafe
     )
-    ready, ready_reason, ready_message = _readiness(resolution, conflict, expected, facts, unsafe)
+    if blocker is not None and not in_sync and not unsafe and resolution.has_answer:
+        labels_condition = _condition(False, blocker[0], f"labels left as they are: {blocker[1]}")
+    ready, ready_reason, ready_message = _readiness(
+        resolution, conflict, expected, facts, unsafe, blocker
+    )
     resolved_condition = _resolved_condition(resolution)
     conditions = with_transition_times(
         [
             {"type": "Resolved", **resolved_condition},
             {"type": "LabelsInSync", **labels_condition},
+            *(
+                {"type": check.condition_type, **check.condition}
+                for check in checks
+                if check.condition is not None
+            ),
             {
                 "type": "Ready",
                 "status": "True" if ready else "False",
@@ -182,9 +227,11 @@ def decide_binding(
     status = binding_status(
         facts, resolution, registry_name, expected, conflict, conditions, unsafe
     )
+    for check in checks:
+        status.update(check.status_fields)
     events = _events(
         facts, resolution, previous_status, ready, ready_reason, ready_message, label_patch, keys
-    )
+    ) + _check_events(checks, previous_status, ready_reason)
     return BindingDecision(
         label_patch=label_patch,
         status=status,
@@ -194,6 +241,7 @@ def decide_binding(
         ready_reason=ready_reason,
         ready_message=ready_message,
         expected_labels=expected,
+        checks=checks,
     )
 
 
@@ -328,6 +376,7 @@ def _readiness(
     expected: Mapping[str, str],
     facts: InferenceServiceFacts,
     unsafe: tuple[UnsafeName, ...],
+    blocker: tuple[str, str] | None,
 ) -> tuple[bool, str, str]:
     if unsafe:
         return False, Reason.UNSAFE_REGISTRY_NAME.value, _unsafe_message(unsafe)
@@ -335,6 +384,8 @@ def _readiness(
         return False, Reason.GITOPS_CONFLICT.value, _conflict_message(_describe_labels(expected))
     if not resolution.has_answer:
         return False, resolution.outcome.value, escaped(resolution.message)
+    if blocker is not None:
+        return False, str(blocker[0]), escaped(blocker[1])
     served = facts.deployed.served_name.name or facts.name
     if resolution.outcome is Outcome.REGISTRY_UNAVAILABLE:
         return True, resolution.outcome.value, escaped(resolution.message)
@@ -377,6 +428,24 @@ def _events(
     outage = ready_reason == Outcome.REGISTRY_UNAVAILABLE.value
     if status_changed or reason_changed or (message_changed and not outage):
         events.append(EventNote("Normal" if ready else "Warning", ready_reason, ready_message))
+    return tuple(events)
+
+
+def _check_events(
+    checks: tuple[Check, ...], previous_status: Mapping[str, Any] | None, ready_reason: str
+) -> tuple[EventNote, ...]:
+    """A Warning when a check turns bad without changing Ready (`report` mode shows what it
+    does not enforce); a check that blocks is announced by the Ready Event already."""
+    previous = previous_conditions(previous_status)
+    events: list[EventNote] = []
+    for check in checks:
+        if check.condition is None:
+            continue
+        reason, status = check.condition.get("reason", ""), check.condition.get("status")
+        if status == "True" or reason == ready_reason:
+            continue
+        if previous.get(check.condition_type, {}).get("reason") != reason:
+            events.append(EventNote("Warning", reason, check.condition.get("message", "")))
     return tuple(events)
 
 

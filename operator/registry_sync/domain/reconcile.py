@@ -1,8 +1,9 @@
 """One InferenceService event, decided: the core the reconciler calls.
 
-`reconcile_step` resolves the deployment against the registry and decides the binding
-(domain/binding.py). It may first ask for one I/O step, and the shell calls it at most
-once more after that step, telling it so:
+`reconcile_step` resolves the deployment against the registry, judges what runs against
+that answer (domain/digest_check.py) and decides the binding (domain/binding.py). It may
+first ask for one I/O step, and the shell calls it at most once more after that step,
+telling it so:
 - `RefreshFirst`: the deployed URI is not registered in the data at hand; a registry
   refresh may bring it (a model registered seconds ago). Called again with
   `refreshed=True`, it never asks again.
@@ -19,14 +20,29 @@ from typing import Any
 from registry_sync.domain.answer import Outcome, Resolution
 from registry_sync.domain.binding import (
     BindingDecision,
+    Check,
     CorrectionHistory,
     GitOpsPolicy,
+    checks_gist,
     decide_binding,
+)
+from registry_sync.domain.digest_check import (
+    DigestCheck,
+    DigestFinding,
+    RegisteredDigests,
+    judge_digest,
 )
 from registry_sync.domain.inference_service import InferenceServiceFacts, StorageUri
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.reference_index import ReferenceIndex
+from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
 from registry_sync.domain.resolution import resolve
+from registry_sync.domain.running_image import (
+    DigestNotKnowable,
+    PodFacts,
+    RunningImage,
+    running_digest,
+)
 from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
 
 
@@ -38,6 +54,7 @@ class BindingRules:
     registry_name: str | None = None
     gitops: GitOpsPolicy = field(default_factory=GitOpsPolicy)
     names: NamePolicy = DEFAULT_NAME_POLICY
+    digest_check: DigestCheck = DigestCheck.OFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +65,17 @@ class RegistryView:
     index: ReferenceIndex | None
     current: bool
     problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WhatRuns:
+    """What the shell knows of what runs: the InferenceService's pods (None when they cannot
+    be read, `pods_problem` says why, with the reason to show), and what the registry's
+    artifacts name."""
+
+    pods: tuple[PodFacts, ...] | None = None
+    pods_problem: tuple[str, str] = ("DigestUnknown", "its pods are not watched")
+    digests: RegisteredDigests = field(default_factory=RegisteredDigests.nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +109,14 @@ def reconcile_step(
     rules: BindingRules,
     now_ms: int,
     *,
+    runs: WhatRuns | None = None,
     refreshed: bool = False,
     label_patch_error: str | None = None,
 ) -> RefreshFirst | Decided:
-    """Resolve and decide, or ask for a refresh first (see the module docstring). Pure."""
+    """Resolve and decide, or ask for a refresh first (see the module docstring). Pure.
+
+    `Decided.resolution` is the registry's answer; the decision holds what the checks of
+    what runs made of it."""
     resolution = answer_for(facts, known.answer, registry, now_ms)
     storage = facts.deployed.storage
     first_call = not refreshed and label_patch_error is None
@@ -94,9 +126,10 @@ def reconcile_step(
         and isinstance(storage, StorageUri)
     ):
         return RefreshFirst(storage.uri)
+    finding = judge_runs(facts, resolution, registry, rules, runs or WhatRuns(), now_ms)
     decision = decide_binding(
         facts,
-        resolution,
+        finding.resolution,
         keys=rules.keys,
         registry_name=rules.registry_name,
         history=known.history,
@@ -105,8 +138,41 @@ def reconcile_step(
         now_ms=now_ms,
         label_patch_error=label_patch_error,
         names=rules.names,
+        checks=(finding.as_check(),),
     )
     return Decided(resolution, decision)
+
+
+def judge_runs(
+    facts: InferenceServiceFacts,
+    resolution: Resolution,
+    registry: RegistryView,
+    rules: BindingRules,
+    runs: WhatRuns,
+    now_ms: int,
+) -> DigestFinding:
+    """The digest check of the InferenceService's running pods against the answer."""
+    if rules.digest_check is DigestCheck.OFF:
+        return DigestFinding(resolution)
+    image: RunningImage
+    if runs.pods is None:
+        image = DigestNotKnowable(runs.pods_problem[1])
+    else:
+        try:
+            deployed = parse_storage_uri(resolution.storage_uri)
+        except InvalidStorageUri:
+            deployed = None
+        image = running_digest(runs.pods, deployed)
+    finding = judge_digest(
+        rules.digest_check, resolution, image, registry.index, runs.digests, now_ms
+    )
+    if runs.pods is None and finding.condition is not None:
+        # Pods unreadable (the Role lacks the rule): say so with its own reason.
+        reason = runs.pods_problem[0]
+        condition = {**finding.condition, "reason": reason}
+        blocker = None if finding.blocker is None else (reason, finding.blocker[1])
+        finding = DigestFinding(finding.resolution, condition, blocker)
+    return finding
 
 
 def answer_for(
@@ -124,11 +190,24 @@ def answer_for(
     )
 
 
-def worth_reconciling_again(fresh: Resolution, known: Resolution | None, *, pending: bool) -> bool:
+def worth_reconciling_again(
+    fresh: Resolution,
+    known: Resolution | None,
+    *,
+    pending: bool,
+    fresh_checks: tuple[Check, ...] = (),
+    known_checks: tuple[Check, ...] = (),
+) -> bool:
     """After a registry refresh: whether an InferenceService needs its event handled again.
 
-    Yes when the answer changed (an outage's ageing message aside), or when something is
-    `pending`: a GitOps conflict whose window may have passed, or a write the apiserver
+    Yes when the answer changed (an outage's ageing message aside), when a check of what
+    runs says something else (a cached digest's ageing message aside), or when something
+    is `pending`: a GitOps conflict whose window may have passed, or a write the apiserver
     refused or never got (no watch event follows a failed write).
     """
-    return pending or known is None or not fresh.says_the_same(known)
+    return (
+        pending
+        or known is None
+        or not fresh.says_the_same(known)
+        or checks_gist(fresh_checks) != checks_gist(known_checks)
+    )
