@@ -92,6 +92,7 @@ class KubeObjects:
     def __init__(self, api_client: client.ApiClient, component: str = "registry-sync") -> None:
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
+        self._authorization = client.AuthorizationV1Api(api_client)
         self._component = component
 
     def list_inference_service_metadata(self, namespace: str) -> list[dict[str, Any]]:
@@ -264,6 +265,53 @@ class KubeObjects:
         found = _items(result)
         return found[0] if found else None
 
+    def list_model_pods(self, namespace: str, label: str) -> list[dict[str, Any]]:
+        """The namespace's pods carrying `label` (KServe's InferenceService label), as JSON:
+        one LIST at start, before the watch keeps them current."""
+        try:
+            response = self._core.list_namespaced_pod(
+                namespace, label_selector=label, _preload_content=False
+            )
+            return _items(_raw_json(response))
+        except _API_FAILURES as error:
+            raise KubeCallError("listing model pods in", namespace, error) from None
+        except ValueError as error:  # not JSON: the apiserver never does this
+            raise KubeCallError(
+                "listing model pods in", namespace, urllib3.exceptions.HTTPError(str(error))
+            ) from None
+
+    def may(self, namespace: str, verb: str, resource: str) -> bool:
+        """Whether this client may `verb` `resource` (core group) in the namespace: asked
+        once at start, so that a missing Role rule is one log line, not a failing watch."""
+        review = client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(
+                    namespace=namespace, verb=verb, resource=resource
+                )
+            )
+        )
+        try:
+            result = self._authorization.create_self_subject_access_review(
+                review, _preload_content=False
+            )
+            return bool(_object(_raw_json(result)).get("status", {}).get("allowed"))
+        except _API_FAILURES as error:
+            raise KubeCallError(f"asking whether it may {verb}", resource, error) from None
+        except ValueError:
+            return False
+
+    def read_secret(self, ref: ObjectRef) -> dict[str, Any]:
+        """One Secret (the pull secret the Role names by name)."""
+        try:
+            response = self._core.read_namespaced_secret(
+                ref.name, ref.namespace, _preload_content=False
+            )
+            return _object(_raw_json(response))
+        except _API_FAILURES as error:
+            raise KubeCallError("reading Secret", str(ref), error) from None
+        except ValueError:
+            return {}
+
     def patch_pipeline_run(self, ref: ObjectRef, patch: Mapping[str, Any]) -> None:
         try:
             self._custom.patch_namespaced_custom_object(
@@ -298,6 +346,12 @@ async def post_event_best_effort(
     except KubeCallError as error:
         name = f"{metadata.get('namespace')}/{metadata.get('name')}"
         log.warning("could not post Event %s on %s %s: %s", reason, resource.kind, name, error)
+
+
+def _raw_json(response: object) -> object:
+    """The JSON of a call made with `_preload_content=False` (the raw urllib3 response:
+    no model objects built for bodies the operator reads a few fields of)."""
+    return json.loads(getattr(response, "data", b"") or b"null")
 
 
 def _object(result: object) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from registry_sync.controller.binding_book import BindingBook, BindingEntry
 from registry_sync.controller.kube_calls import (
@@ -24,6 +24,7 @@ from registry_sync.controller.kube_calls import (
     post_event_best_effort,
 )
 from registry_sync.controller.metrics import OperatorMetrics
+from registry_sync.controller.pod_book import PodBook
 from registry_sync.domain.binding import (
     BindingDecision,
     CorrectionHistory,
@@ -31,6 +32,7 @@ from registry_sync.domain.binding import (
     GitOpsPolicy,
     Reason,
 )
+from registry_sync.domain.digest_check import DigestCheck, RegisteredDigests
 from registry_sync.domain.inference_service import (
     InferenceServiceFacts,
     is_opted_in,
@@ -44,7 +46,9 @@ from registry_sync.domain.reconcile import (
     Known,
     RefreshFirst,
     RegistryView,
+    WhatRuns,
     answer_for,
+    judge_runs,
     reconcile_step,
     worth_reconciling_again,
 )
@@ -64,10 +68,28 @@ class ReconcilerConfig:
     gitops: GitOpsPolicy
     owners: RegistryOwners = field(default_factory=RegistryOwners)
     names: NamePolicy = DEFAULT_NAME_POLICY
+    digest_check: DigestCheck = DigestCheck.OFF
 
     @property
     def rules(self) -> BindingRules:
-        return BindingRules(self.keys, self.registry_name, self.gitops, self.names)
+        return BindingRules(
+            self.keys, self.registry_name, self.gitops, self.names, self.digest_check
+        )
+
+
+class DigestSource(Protocol):
+    """What the registry's artifacts name, as far as the digest cache knows now (no I/O)."""
+
+    def registered_digests(self, index: ReferenceIndex | None) -> RegisteredDigests: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunningPods:
+    """Where the reconciler reads what runs: the pod book, or why pods cannot be read
+    (`problem`: the reason and the message the binding shows)."""
+
+    book: PodBook | None = None
+    problem: tuple[str, str] = ("DigestUnknown", "its pods are not watched")
 
 
 class _Changed:
@@ -88,8 +110,13 @@ class InferenceServiceReconciler:
         book: BindingBook,
         metrics: OperatorMetrics,
         clock: Callable[[], float] = time.time,
+        *,
+        pods: RunningPods | None = None,
+        digests: DigestSource | None = None,
     ) -> None:
         self._config = config
+        self._pods = pods or RunningPods()
+        self._digests = digests
         self._rules = config.rules
         self._kube = kube
         self._source = source
@@ -159,12 +186,34 @@ class InferenceServiceReconciler:
                 current = self._book.get(name)
                 if current is None:
                     continue
-                fresh = answer_for(current.facts, current.resolution, registry, self._now_ms())
+                now_ms = self._now_ms()
+                fresh = answer_for(current.facts, current.resolution, registry, now_ms)
+                runs = self._what_runs(current.facts.name, registry)
+                check = judge_runs(current.facts, fresh, registry, self._rules, runs, now_ms)
                 pending = current.write_failed or (
                     current.ready_reason == Reason.GITOPS_CONFLICT.value
                 )
-                if worth_reconciling_again(fresh, current.resolution, pending=pending):
+                if worth_reconciling_again(
+                    fresh,
+                    current.resolution,
+                    pending=pending,
+                    fresh_checks=(check.as_check(),),
+                    known_checks=current.decision.checks if current.decision else (),
+                ):
                     await self._reconcile(current.facts)
+
+    async def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """One watch event of a model pod: decide its InferenceService again when what its
+        pods run may have changed."""
+        if self._pods.book is None:
+            return
+        name = self._pods.book.note(event_type, body)
+        if name is None or self._rules.digest_check is DigestCheck.OFF:
+            return
+        async with self._lock(name):
+            current = self._book.get(name)
+            if current is not None:
+                await self._reconcile(current.facts)
 
     # Work --------------------------------------------------------------------------------
 
@@ -184,17 +233,29 @@ class InferenceServiceReconciler:
         error = self._source.last_error
         return RegistryView(self._index, self._source.is_current, str(error) if error else None)
 
+    def _what_runs(self, name: str, registry: RegistryView) -> WhatRuns:
+        digests = (
+            self._digests.registered_digests(registry.index)
+            if self._digests is not None
+            else RegisteredDigests.nothing()
+        )
+        if self._pods.book is None:
+            return WhatRuns(None, self._pods.problem, digests)
+        return WhatRuns(self._pods.book.pods_of(name), digests=digests)
+
     def _step(
         self, facts: InferenceServiceFacts, known: Known, label_patch_error: str | None = None
     ) -> Decided:
         """The core's second call: after the refresh or the refused patch it asked about.
         It never asks again (domain/reconcile.py); a failure to keep that is a bug."""
+        registry = self._registry_view()
         step = reconcile_step(
             facts,
             known,
-            self._registry_view(),
+            registry,
             self._rules,
             self._now_ms(),
+            runs=self._what_runs(facts.name, registry),
             refreshed=True,
             label_patch_error=label_patch_error,
         )
@@ -215,7 +276,15 @@ class InferenceServiceReconciler:
             history=entry.history if entry else CorrectionHistory(),
             status=(entry.written_status if entry else None) or (found.status if found else None),
         )
-        first = reconcile_step(facts, known, self._registry_view(), self._rules, self._now_ms())
+        registry = self._registry_view()
+        first = reconcile_step(
+            facts,
+            known,
+            registry,
+            self._rules,
+            self._now_ms(),
+            runs=self._what_runs(facts.name, registry),
+        )
         if isinstance(first, RefreshFirst):
             # A new deployment should not wait for the next periodic refresh.
             await self._source.request_refresh_for(first.uri)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry_sync.domain.digest_check import DigestCheck
 from registry_sync.domain.params import InvalidParamNames, ParamNames
 from registry_sync.domain.reference_index import RegistryOwners
 from registry_sync.domain.safe_names import (
@@ -68,6 +69,20 @@ class RegistrySettings(BaseSettings):
     ca_file: Path | None = None
     label_prefix: str = "modelregistry.opendatahub.io"
     param_names: str = "vllm_model_name,model_name,version_name"
+    # The digest check (README "Truth from what runs").
+    digest_check: DigestCheck = DigestCheck.REPORT
+    # A Secret of the namespace (dockerconfigjson or dockercfg) with OCI registry logins.
+    pull_secret: str | None = None
+    oci_ca_file: Path | None = None
+    oci_hosts: str = "*"
+    digest_ttl_seconds: float = Field(default=600.0, gt=0, le=86400)
+
+    @field_validator("pull_secret")
+    @classmethod
+    def _pull_secret_is_an_object_name(cls, value: str | None) -> str | None:
+        if value is not None and not _DNS_SUBDOMAIN.match(value):
+            raise ValueError(f"{value!r} is not a Secret name (a DNS subdomain)")
+        return value
 
     @field_validator("namespace")
     @classmethod
@@ -112,7 +127,7 @@ class RegistrySettings(BaseSettings):
             raise ValueError(str(error)) from None
         return value
 
-    @field_validator("token_file", "ca_file")
+    @field_validator("token_file", "ca_file", "oci_ca_file")
     @classmethod
     def _file_is_readable(cls, value: Path | None) -> Path | None:
         return _readable_file(value)

@@ -84,6 +84,16 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Callable[[F], F
     "Regular expression every injected or recorded name must match [letters, digits, "
     "space and ._+-/:@, starting with a letter or digit].",
 )
+@_setting_option(
+    "digest_check",
+    "Compare the image digest pods run with the registry's: off | report | enforce [report].",
+)
+@_setting_option("pull_secret", "Secret (dockerconfigjson) with OCI registry logins.")
+@_setting_option("oci_ca_file", "CA bundle to verify OCI registries' TLS certificates.")
+@_setting_option("oci_hosts", "Comma-separated OCI registry hosts that may be asked [*].")
+@_setting_option(
+    "digest_ttl_seconds", "Seconds a looked-up tag's digest is trusted [600].", type=float
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(verbose: bool, **given: Any) -> None:
     """Run the operator. Every flag can also be set as REGISTRY_SYNC_<FLAG>."""
