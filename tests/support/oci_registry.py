@@ -43,7 +43,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-import bcrypt
 import httpx
 import pytest
 import yaml
@@ -386,6 +385,11 @@ class RunningOciRegistry:
     def url(self) -> str:
         return f"https://{self.host}"
 
+    def image_reference(self, repository: str, reference: str) -> str:
+        """`127.0.0.1:PORT/<repository>:<tag>`, or `...@sha256:...` for a digest."""
+        separator = "@" if reference.startswith("sha256:") else ":"
+        return f"{self.host}/{repository}{separator}{reference}"
+
     def ssl_context(self) -> ssl.SSLContext:
         """A client TLS context trusting `ca_file` (for httpx `verify=`)."""
         return self._pki.client_context()
@@ -395,6 +399,10 @@ class RunningOciRegistry:
     def _config(self) -> dict[str, Any]:
         auth: dict[str, Any]
         if self.auth == "basic":
+            # Imported here: a venv made before bcrypt joined the dev extras then loses only
+            # this fixture, not every test of the session (this module is a plugin).
+            import bcrypt
+
             htpasswd = self.folder / "htpasswd"
             hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4))
             htpasswd.write_text(f"{self.username}:{hashed.decode()}\n")

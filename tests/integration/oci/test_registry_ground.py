@@ -80,6 +80,7 @@ def test_an_authenticated_head_reports_the_digest_push_image_returned(
     assert served.status_code == 200
     assert digest_of(served.content) == digest
     assert served.content == registry.manifests[digest].data
+    assert registry.image_reference(repository, digest) == f"{registry.host}/{repository}@{digest}"
 
 
 def test_retagging_moves_the_digest_a_tag_reports(registry: RunningOciRegistry) -> None:
