@@ -4,8 +4,9 @@ PYTHON3 ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CONTROL_PLANE_DIR = $(shell hack/control-plane/build.sh --print)
+OCI_REGISTRY_DIR = $(shell hack/oci-registry/build.sh --print)
 
-.PHONY: help venv test test-unit lint format control-plane clean
+.PHONY: help venv test test-unit lint format control-plane oci-registry clean
 
 help:
 	@echo "make demo           the seed incident on a local control plane, corrected by registry-sync"
@@ -14,6 +15,7 @@ help:
 	@echo "make test-unit      only the unit tests (no network, no cluster)"
 	@echo "make lint           ruff + mypy --strict on the whole package + hadolint"
 	@echo "make control-plane  build etcd, kube-apiserver, kube-controller-manager, kubectl (cached)"
+	@echo "make oci-registry   build the CNCF distribution OCI registry for the digest tests (cached)"
 	@echo "make bench          every benchmark (about an hour on 2 cores); results in bench/results/"
 	@echo "make image-requirements  regenerate the image's hash-pinned requirements from constraints.txt"
 
@@ -28,8 +30,12 @@ venv: $(VENV)/.installed
 control-plane:
 	@hack/control-plane/build.sh >/dev/null
 
-test: venv control-plane
-	REGISTRY_SYNC_CONTROL_PLANE_DIR="$(CONTROL_PLANE_DIR)" $(PY) -m pytest $(PYTEST_ARGS)
+oci-registry:
+	@hack/oci-registry/build.sh >/dev/null
+
+test: venv control-plane oci-registry
+	REGISTRY_SYNC_CONTROL_PLANE_DIR="$(CONTROL_PLANE_DIR)" \
+	REGISTRY_SYNC_OCI_REGISTRY_DIR="$(OCI_REGISTRY_DIR)" $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
