@@ -223,6 +223,10 @@ class InferenceServiceReconciler:
             lock = self._locks[name] = asyncio.Lock()
         return lock
 
+    def registry_index(self) -> ReferenceIndex | None:
+        """The index of the registry data at hand (None before the first good read)."""
+        return self._registry_view().index
+
     def _registry_view(self) -> RegistryView:
         snapshot = self._source.snapshot
         if snapshot is not self._indexed:

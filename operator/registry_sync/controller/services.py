@@ -8,16 +8,24 @@ import logging
 from dataclasses import dataclass
 
 from registry_sync.controller.binding_book import BindingBook
-from registry_sync.controller.kube_calls import KubeObjects, load_api_client
+from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, load_api_client
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission
 from registry_sync.controller.pipeline_run_guard import PipelineRunGuard
-from registry_sync.controller.reconciler import InferenceServiceReconciler, ReconcilerConfig
+from registry_sync.controller.pod_book import PodBook
+from registry_sync.controller.reconciler import (
+    InferenceServiceReconciler,
+    ReconcilerConfig,
+    RunningPods,
+)
+from registry_sync.controller.registered_digests import ArtifactDigests
 from registry_sync.controller.settings import OperatorSettings, WebhookMode
 from registry_sync.domain.binding import GitOpsPolicy
+from registry_sync.domain.digest_check import DigestCheck, DigestReason
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import RegistryOwners
+from registry_sync.domain.running_image import INFERENCE_SERVICE_POD_LABEL
 from registry_sync.domain.safe_names import NamePolicy
 from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.errors import RegistryError
@@ -39,6 +47,7 @@ class Services:
     reconciler: InferenceServiceReconciler
     admission: PipelineRunAdmission
     guard: PipelineRunGuard
+    digests: ArtifactDigests | None = None
     refresher: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
@@ -47,10 +56,20 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.refresher
         await self.registry_client.aclose()
+        if self.digests is not None:
+            await self.digests.aclose()
+
+    async def refresh_digests(self) -> None:
+        """Look up the digests due after a registry refresh (nothing when the check is off)."""
+        if self.digests is not None:
+            await self.digests.refresh(self.reconciler.registry_index())
 
 
-async def start_services(settings: OperatorSettings, namespace: str) -> Services:
-    """Build the services, read the registry once and the existing bindings, start refreshing."""
+async def start_services(
+    settings: OperatorSettings, namespace: str, *, watch_pods: bool = False
+) -> Services:
+    """Build the services, read the registry once (and the digests its artifacts name) and
+    the existing bindings and model pods, start refreshing."""
     metrics = OperatorMetrics()
     client = RegistryClient(
         settings.registry_url,
@@ -66,6 +85,9 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
     )
     book = BindingBook()
     kube = KubeObjects(await asyncio.to_thread(load_api_client))
+    checking = settings.digest_check is not DigestCheck.OFF
+    digests = ArtifactDigests.from_settings(settings, kube, namespace) if checking else None
+    pods = await _running_pods(kube, namespace, watch_pods, checking)
     reconciler = InferenceServiceReconciler(
         ReconcilerConfig(
             namespace=namespace,
@@ -77,11 +99,14 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
             ),
             names=NamePolicy(settings.allowed_name_pattern),
             owners=RegistryOwners.parse(settings.registry_owners),
+            digest_check=settings.digest_check,
         ),
         kube,
         source,
         book,
         metrics,
+        pods=pods,
+        digests=digests,
     )
     metrics.watch_bindings(lambda: [entry.ready_reason for entry in book])
     metrics.watch_snapshot_age(source.age_s)
@@ -90,12 +115,15 @@ async def start_services(settings: OperatorSettings, namespace: str) -> Services
     admission = PipelineRunAdmission(book, ParamNames.parse(settings.param_names), metrics)
     guard = PipelineRunGuard(admission, kube, book)
     services = Services(
-        settings, namespace, client, source, book, metrics, reconciler, admission, guard
+        settings, namespace, client, source, book, metrics, reconciler, admission, guard, digests
     )
     try:
         await source.refresh()
     except RegistryError as error:
         log.warning("registry not reachable at start-up; bindings wait for it: %s", error)
+    # Before the first decisions: a binding should not announce an unknown digest that
+    # one lookup later is known.
+    await services.refresh_digests()
     await reconciler.load_existing_bindings()
     if settings.webhook is WebhookMode.OFF:
         await reconciler.expect_existing_inference_services()
@@ -116,9 +144,37 @@ async def refresh_forever(services: Services) -> None:
         except Exception:  # the source turns failures into RegistryError: the last line
             log.exception("registry refresh failed unexpectedly")
         try:
+            await services.refresh_digests()
+        except Exception:  # lookups return failures as values: the last line
+            log.exception("looking up image digests failed unexpectedly")
+        try:
             await services.reconciler.on_registry_refresh()
         except Exception:  # one bad object must not stop the refresher
             log.exception("re-resolving after a registry refresh failed")
+
+
+async def _running_pods(
+    kube: KubeObjects, namespace: str, watch_pods: bool, checking: bool
+) -> RunningPods:
+    """Where what runs is read: the pod book, filled by one LIST now and the watch later;
+    or why pods cannot be read."""
+    if not checking:
+        return RunningPods()
+    if not watch_pods:
+        return RunningPods(
+            problem=(
+                DigestReason.FORBIDDEN,
+                "the operator's Role does not allow list and watch on pods in this namespace",
+            )
+        )
+    book = PodBook()
+    try:
+        book.fill(
+            await asyncio.to_thread(kube.list_model_pods, namespace, INFERENCE_SERVICE_POD_LABEL)
+        )
+    except KubeCallError as error:
+        log.warning("%s; model pods are learned from the watch", error)
+    return RunningPods(book)
 
 
 def snapshot_max_age_s(settings: OperatorSettings) -> float:

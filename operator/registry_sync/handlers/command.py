@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import kopf
+from kubernetes.config import ConfigException
 
+from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, load_api_client
 from registry_sync.controller.log_format import configure_logging
 from registry_sync.controller.settings import OperatorSettings, SettingsError, load_settings
+from registry_sync.domain.digest_check import DigestCheck
 from registry_sync.handlers.triggers import build_kopf_registry
+
+log = logging.getLogger(__name__)
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -117,10 +123,33 @@ def liveness_endpoint(settings: OperatorSettings) -> str | None:
 
 def run_operator(settings: OperatorSettings, namespace: str) -> None:
     """Kopf embedded, in this thread, until SIGINT/SIGTERM."""
+    watch_pods = settings.digest_check is not DigestCheck.OFF and pods_readable(namespace)
     kopf.run(
-        registry=build_kopf_registry(settings),
+        registry=build_kopf_registry(settings, watch_pods=watch_pods),
         namespaces=[namespace],
         standalone=True,
         liveness_endpoint=liveness_endpoint(settings),
-        memo=kopf.Memo(operator_settings=settings, namespace=namespace),
+        memo=kopf.Memo(operator_settings=settings, namespace=namespace, watch_pods=watch_pods),
     )
+
+
+def pods_readable(namespace: str) -> bool:
+    """Whether the operator's Role lets it list and watch pods (the digest check reads them).
+
+    Asked once, before any watch starts: without the rule the check says `Forbidden` on
+    every binding and the log says so once, instead of a watch failing forever.
+    """
+    try:
+        kube = KubeObjects(load_api_client())
+        allowed = all(kube.may(namespace, verb, "pods") for verb in ("list", "watch"))
+    except (KubeCallError, ConfigException) as error:
+        log.warning("could not ask whether pods may be read (%s); trying to watch them", error)
+        return True
+    if not allowed:
+        log.warning(
+            "the Role does not allow list and watch on pods in %s: image digests are not "
+            "checked (DigestVerified says Forbidden); add the rule from manifests/ or set "
+            "--digest-check off",
+            namespace,
+        )
+    return allowed

@@ -11,15 +11,20 @@ import kopf
 
 from registry_sync.controller.settings import OperatorSettings, WebhookMode
 from registry_sync.domain.metadata import INFERENCE_SERVICES, PIPELINE_RUNS, TARGET_LABEL
+from registry_sync.domain.running_image import INFERENCE_SERVICE_POD_LABEL
 from registry_sync.handlers.inference_services import inference_service_event
 from registry_sync.handlers.lifecycle import start, stop
+from registry_sync.handlers.model_pods import model_pod_event
 from registry_sync.handlers.pipeline_runs import pipeline_run_event, pipeline_run_params
 from registry_sync.webhook.configuration import HANDLER_ID
 
 
-def build_kopf_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
+def build_kopf_registry(
+    settings: OperatorSettings, *, watch_pods: bool = False
+) -> kopf.OperatorRegistry:
     """The handlers the operator runs with these settings: the webhook modes get the
-    mutating handler, the no-webhook mode the PipelineRun watcher."""
+    mutating handler, the no-webhook mode the PipelineRun watcher; `watch_pods` (the
+    digest check, when the Role allows it) the model-pod watcher."""
     registry = kopf.OperatorRegistry()
     # An own registry has none of Kopf's default login handlers: in a pod the service
     # account, elsewhere the kubeconfig, through the official client.
@@ -33,6 +38,17 @@ def build_kopf_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         id="inference-service",
         registry=registry,
     )(inference_service_event)
+    if watch_pods:
+        # The apiserver filters on the label too (lifecycle.configure_kopf): other pods
+        # never reach the process.
+        kopf.on.event(
+            "",
+            "v1",
+            "pods",
+            id="model-pod",
+            labels={INFERENCE_SERVICE_POD_LABEL: kopf.PRESENT},
+            registry=registry,
+        )(model_pod_event)
     if settings.webhook is WebhookMode.OFF:
         kopf.on.event(
             PIPELINE_RUNS.group,
