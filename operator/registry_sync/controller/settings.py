@@ -23,6 +23,7 @@ from registry_sync.domain.safe_names import (
     InvalidNamePattern,
     NamePolicy,
 )
+from registry_sync.oci.hosts import HostPatternError, HostPatterns
 from registry_sync.registry.bearer_token import may_carry_a_token
 from registry_sync.registry.transport import api_url_of
 
@@ -76,6 +77,15 @@ class RegistrySettings(BaseSettings):
     oci_ca_file: Path | None = None
     oci_hosts: str = "*"
     digest_ttl_seconds: float = Field(default=600.0, gt=0, le=86400)
+
+    @field_validator("oci_hosts")
+    @classmethod
+    def _oci_hosts_are_patterns(cls, value: str) -> str:
+        try:
+            HostPatterns.parse(value)
+        except HostPatternError as error:
+            raise ValueError(str(error)) from None
+        return value
 
     @field_validator("pull_secret")
     @classmethod
