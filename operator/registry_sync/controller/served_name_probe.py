@@ -116,8 +116,11 @@ class ServedNameProbe:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for task in self._in_flight.values():
+        """Stop the requests still running and close the connections."""
+        pending = list(self._in_flight.values())
+        for task in pending:
             task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         await self._http.aclose()
 
     async def served_models(self, url: str) -> ProbeResult:

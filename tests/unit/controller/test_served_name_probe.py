@@ -518,3 +518,22 @@ async def test_at_most_max_concurrent_predictors_are_asked_at_once(
 
     assert peak == 2
     assert all(isinstance(result, ServedModels) for result in results)
+
+
+async def test_closing_stops_a_request_still_running(http: respx.MockRouter) -> None:
+    started = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await asyncio.sleep(60)
+        raise AssertionError("not reached")
+
+    http.get(URL).mock(side_effect=hang)
+    probe = ServedNameProbe()
+    waiting = asyncio.create_task(probe.served_models(URL))
+    await started.wait()
+
+    await probe.aclose()
+
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
