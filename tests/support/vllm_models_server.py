@@ -5,8 +5,9 @@ It answers in vLLM's own schema: `ModelList` {"object": "list", "data": [ModelCa
 "root", "parent", "max_model_len", "permission": [ModelPermission]} — declared in
 vllm/entrypoints/openai/engine/protocol.py and filled by `show_available_models` in
 vllm/entrypoints/openai/models/serving.py (id: the `--served-model-name`, root: the model
-path). With `api_key`, it behaves as vLLM started with `--api-key`: every `/v1` request
-without `Authorization: Bearer <key>` gets 401 `{"error": "Unauthorized"}`.
+path). With `api_key`, it behaves as vLLM started with `--api-key` (`AuthenticationMiddleware`
+in vllm/entrypoints/openai/api_server.py): every `/v1` request without
+`Authorization: Bearer <key>` gets 401 `{"error": "Unauthorized"}`.
 
     async with VllmModelsServer(["mistral-24b-quantized"]) as vllm:
         ... vllm.models_url ...
