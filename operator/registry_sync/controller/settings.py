@@ -23,6 +23,7 @@ from registry_sync.domain.safe_names import (
     InvalidNamePattern,
     NamePolicy,
 )
+from registry_sync.domain.served_names import ServedNameCheck
 from registry_sync.oci.hosts import HostPatternError, HostPatterns
 from registry_sync.registry.bearer_token import may_carry_a_token
 from registry_sync.registry.transport import api_url_of
@@ -199,6 +200,17 @@ class OperatorSettings(RegistrySettings):
 
     # Registered models' `owner` values that may claim this namespace's deployments; None: any.
     registry_owners: str | None = None
+
+    # Asking each predictor's /v1/models whether vLLM serves the injected name (README
+    # "Configuration"); the token and CA are the predictors', never the registry's.
+    served_name_check: ServedNameCheck = ServedNameCheck.OFF
+    predictor_ca_file: Path | None = None
+    predictor_token_file: Path | None = None
+
+    @field_validator("predictor_ca_file", "predictor_token_file")
+    @classmethod
+    def _predictor_file_is_readable(cls, value: Path | None) -> Path | None:
+        return _readable_file(value)
 
     @field_validator("token_audience")
     @classmethod

@@ -100,6 +100,12 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Callable[[F], F
 @_setting_option(
     "digest_ttl_seconds", "Seconds a looked-up tag's digest is trusted [600].", type=float
 )
+@_setting_option(
+    "served_name_check",
+    "Ask each predictor's /v1/models for the vLLM name: off | report | enforce [off].",
+)
+@_setting_option("predictor_ca_file", "CA bundle for predictors' TLS, added to the system's.")
+@_setting_option("predictor_token_file", "Bearer token file for predictors (re-read on change).")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(verbose: bool, **given: Any) -> None:
     """Run the operator. Every flag can also be set as REGISTRY_SYNC_<FLAG>."""
