@@ -25,6 +25,7 @@ from registry_sync.controller.kube_calls import (
 )
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.pod_book import PodBook
+from registry_sync.controller.served_name_probe import ServedNameProbe
 from registry_sync.domain.binding import (
     BindingDecision,
     CorrectionHistory,
@@ -54,6 +55,13 @@ from registry_sync.domain.reconcile import (
 )
 from registry_sync.domain.reference_index import ReferenceIndex, RegistryOwners
 from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
+from registry_sync.domain.served_names import (
+    NoModelsEndpoint,
+    ProbeFailed,
+    ProbeProblem,
+    ProbeResult,
+    ServedNameCheck,
+)
 from registry_sync.domain.snapshot import RegistrySnapshot
 from registry_sync.registry.snapshot_source import RegistrySnapshotSource
 
@@ -69,11 +77,17 @@ class ReconcilerConfig:
     owners: RegistryOwners = field(default_factory=RegistryOwners)
     names: NamePolicy = DEFAULT_NAME_POLICY
     digest_check: DigestCheck = DigestCheck.OFF
+    served_name_check: ServedNameCheck = ServedNameCheck.OFF
 
     @property
     def rules(self) -> BindingRules:
         return BindingRules(
-            self.keys, self.registry_name, self.gitops, self.names, self.digest_check
+            self.keys,
+            self.registry_name,
+            self.gitops,
+            self.names,
+            self.digest_check,
+            self.served_name_check,
         )
 
 
@@ -113,10 +127,12 @@ class InferenceServiceReconciler:
         *,
         pods: RunningPods | None = None,
         digests: DigestSource | None = None,
+        served_names: ServedNameProbe | None = None,
     ) -> None:
         self._config = config
         self._pods = pods or RunningPods()
         self._digests = digests
+        self._served_names = served_names
         self._rules = config.rules
         self._kube = kube
         self._source = source
@@ -188,8 +204,8 @@ class InferenceServiceReconciler:
                     continue
                 now_ms = self._now_ms()
                 fresh = answer_for(current.facts, current.resolution, registry, now_ms)
-                runs = self._what_runs(current.facts.name, registry)
-                check = judge_runs(current.facts, fresh, registry, self._rules, runs, now_ms)
+                runs = await self._what_runs(current.facts, registry)
+                judged = judge_runs(current.facts, fresh, registry, self._rules, runs, now_ms)
                 pending = current.write_failed or (
                     current.ready_reason == Reason.GITOPS_CONFLICT.value
                 )
@@ -197,7 +213,7 @@ class InferenceServiceReconciler:
                     fresh,
                     current.resolution,
                     pending=pending,
-                    fresh_checks=(check.as_check(),),
+                    fresh_checks=judged.checks,
                     known_checks=current.decision.checks if current.decision else (),
                 ):
                     await self._reconcile(current.facts)
@@ -237,18 +253,33 @@ class InferenceServiceReconciler:
         error = self._source.last_error
         return RegistryView(self._index, self._source.is_current, str(error) if error else None)
 
-    def _what_runs(self, name: str, registry: RegistryView) -> WhatRuns:
+    async def _what_runs(self, facts: InferenceServiceFacts, registry: RegistryView) -> WhatRuns:
+        """What the checks of what runs read: pods and digests from memory, the served
+        names from the predictor (cached per URL)."""
         digests = (
             self._digests.registered_digests(registry.index)
             if self._digests is not None
             else RegisteredDigests.nothing()
         )
+        served = await self._served(facts)
         if self._pods.book is None:
-            return WhatRuns(None, self._pods.problem, digests)
-        return WhatRuns(self._pods.book.pods_of(name), digests=digests)
+            return WhatRuns(None, self._pods.problem, digests, served)
+        return WhatRuns(self._pods.book.pods_of(facts.name), digests=digests, served=served)
+
+    async def _served(self, facts: InferenceServiceFacts) -> ProbeResult | None:
+        if self._served_names is None or self._rules.served_name_check is ServedNameCheck.OFF:
+            return None
+        endpoint = facts.models_endpoint
+        if isinstance(endpoint, NoModelsEndpoint):
+            return ProbeFailed(ProbeProblem.NO_URL, endpoint.reason)
+        return await self._served_names.served_models(endpoint.url)
 
     def _step(
-        self, facts: InferenceServiceFacts, known: Known, label_patch_error: str | None = None
+        self,
+        facts: InferenceServiceFacts,
+        known: Known,
+        runs: WhatRuns,
+        label_patch_error: str | None = None,
     ) -> Decided:
         """The core's second call: after the refresh or the refused patch it asked about.
         It never asks again (domain/reconcile.py); a failure to keep that is a bug."""
@@ -259,7 +290,7 @@ class InferenceServiceReconciler:
             registry,
             self._rules,
             self._now_ms(),
-            runs=self._what_runs(facts.name, registry),
+            runs=runs,
             refreshed=True,
             label_patch_error=label_patch_error,
         )
@@ -281,18 +312,12 @@ class InferenceServiceReconciler:
             status=(entry.written_status if entry else None) or (found.status if found else None),
         )
         registry = self._registry_view()
-        first = reconcile_step(
-            facts,
-            known,
-            registry,
-            self._rules,
-            self._now_ms(),
-            runs=self._what_runs(facts.name, registry),
-        )
+        runs = await self._what_runs(facts, registry)
+        first = reconcile_step(facts, known, registry, self._rules, self._now_ms(), runs=runs)
         if isinstance(first, RefreshFirst):
             # A new deployment should not wait for the next periodic refresh.
             await self._source.request_refresh_for(first.uri)
-            step = self._step(facts, known)
+            step = self._step(facts, known, runs)
         else:
             step = first
         self._metrics.resolutions.labels(step.resolution.outcome.value).inc()
@@ -312,7 +337,7 @@ class InferenceServiceReconciler:
             if refused is CHANGED:
                 return  # the object changed under us: its next event brings the news
             if isinstance(refused, str):
-                decision, patch_failed = self._step(facts, known, refused).decision, True
+                decision, patch_failed = self._step(facts, known, runs, refused).decision, True
         binding_uid, written = await self._write_binding(facts, entry, decision, known.status)
         for note in decision.events:
             await self._post(facts, note)

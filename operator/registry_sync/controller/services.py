@@ -19,6 +19,7 @@ from registry_sync.controller.reconciler import (
     RunningPods,
 )
 from registry_sync.controller.registered_digests import ArtifactDigests
+from registry_sync.controller.served_name_probe import ServedNameProbe
 from registry_sync.controller.settings import OperatorSettings, WebhookMode
 from registry_sync.domain.binding import GitOpsPolicy
 from registry_sync.domain.digest_check import DigestCheck, DigestReason
@@ -27,6 +28,7 @@ from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import RegistryOwners
 from registry_sync.domain.running_image import INFERENCE_SERVICE_POD_LABEL
 from registry_sync.domain.safe_names import NamePolicy
+from registry_sync.domain.served_names import ServedNameCheck
 from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.errors import RegistryError
 from registry_sync.registry.snapshot_source import RegistrySnapshotSource
@@ -48,6 +50,7 @@ class Services:
     admission: PipelineRunAdmission
     guard: PipelineRunGuard
     digests: ArtifactDigests | None = None
+    served_names: ServedNameProbe | None = None
     refresher: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
@@ -58,6 +61,8 @@ class Services:
         await self.registry_client.aclose()
         if self.digests is not None:
             await self.digests.aclose()
+        if self.served_names is not None:
+            await self.served_names.aclose()
 
     async def refresh_digests(self) -> None:
         """Look up the digests due after a registry refresh (nothing when the check is off)."""
@@ -87,6 +92,13 @@ async def start_services(
     kube = KubeObjects(await asyncio.to_thread(load_api_client))
     checking = settings.digest_check is not DigestCheck.OFF
     digests = ArtifactDigests.from_settings(settings, kube, namespace) if checking else None
+    served_names = (
+        ServedNameProbe(
+            ca_file=settings.predictor_ca_file, token_file=settings.predictor_token_file
+        )
+        if settings.served_name_check is not ServedNameCheck.OFF
+        else None
+    )
     pods = await _running_pods(kube, namespace, watch_pods, checking)
     reconciler = InferenceServiceReconciler(
         ReconcilerConfig(
@@ -100,6 +112,7 @@ async def start_services(
             names=NamePolicy(settings.allowed_name_pattern),
             owners=RegistryOwners.parse(settings.registry_owners),
             digest_check=settings.digest_check,
+            served_name_check=settings.served_name_check,
         ),
         kube,
         source,
@@ -107,6 +120,7 @@ async def start_services(
         metrics,
         pods=pods,
         digests=digests,
+        served_names=served_names,
     )
     metrics.watch_bindings(lambda: [entry.ready_reason for entry in book])
     metrics.watch_snapshot_age(source.age_s)
@@ -115,7 +129,17 @@ async def start_services(
     admission = PipelineRunAdmission(book, ParamNames.parse(settings.param_names), metrics)
     guard = PipelineRunGuard(admission, kube, book)
     services = Services(
-        settings, namespace, client, source, book, metrics, reconciler, admission, guard, digests
+        settings,
+        namespace,
+        client,
+        source,
+        book,
+        metrics,
+        reconciler,
+        admission,
+        guard,
+        digests,
+        served_names,
     )
     try:
         await source.refresh()

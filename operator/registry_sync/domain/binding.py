@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from registry_sync.domain.answer import Outcome, Resolution
+from registry_sync.domain.checks import Check
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.inference_service import InferenceServiceFacts, Mode
 from registry_sync.domain.metadata import (
@@ -91,32 +92,6 @@ class EventNote:
     type: str  # "Normal" or "Warning"
     reason: str
     message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """A finding about what actually runs, beside the registry answer: its condition (of
-    type `condition_type`), the Ready reason and message when it blocks, and the fields it
-    adds to the binding's status."""
-
-    condition_type: str
-    condition: Mapping[str, str] | None  # None: the check is off (its old fields go)
-    blocker: tuple[str, str] | None = None
-    status_fields: Mapping[str, object] = field(default_factory=dict)
-
-
-def checks_gist(checks: tuple[Check, ...]) -> tuple[object, ...]:
-    """What the checks say, without their messages (a cached digest's age only grows)."""
-    return tuple(
-        (
-            check.condition_type,
-            None if check.condition is None else check.condition.get("status"),
-            None if check.condition is None else check.condition.get("reason"),
-            check.blocker is not None,
-            tuple(sorted((k, repr(v)) for k, v in check.status_fields.items())),
-        )
-        for check in checks
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Final
 
 from registry_sync.domain.answer import Candidate, Outcome, Resolution, format_age
-from registry_sync.domain.binding import Check
+from registry_sync.domain.checks import Check
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.metadata import PIN_ANNOTATION
 from registry_sync.domain.reference_index import IndexedArtifact, ReferenceIndex

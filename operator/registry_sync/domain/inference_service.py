@@ -20,6 +20,7 @@ from registry_sync.domain.metadata import (
     PIN_ANNOTATION,
     LabelKeys,
 )
+from registry_sync.domain.served_names import ModelsEndpoint, NoModelsEndpoint, models_url
 from registry_sync.domain.value_kinds import kind_of
 
 SERVED_NAME_FLAGS: Final = ("--served-model-name", "--served_model_name")
@@ -235,6 +236,9 @@ class Mode(StrEnum):
     AUDIT = "audit"
 
 
+_NO_STATUS_READ: Final = NoModelsEndpoint("its status was not read")
+
+
 @dataclass(frozen=True, slots=True)
 class InferenceServiceFacts:
     """The little the operator keeps about one InferenceService (per-object state stays small)."""
@@ -251,6 +255,8 @@ class InferenceServiceFacts:
     pin: str | None
     deployed: DeployedModel
     labels: Mapping[str, str]
+    # Where its vLLM answers `/v1/models` (the served-name check), from its status.
+    models_endpoint: ModelsEndpoint | NoModelsEndpoint = _NO_STATUS_READ
 
 
 def is_opted_in(body: object) -> bool:
@@ -283,6 +289,7 @@ def read_inference_service(body: object, keys: LabelKeys) -> InferenceServiceFac
         pin=pin.strip() if pin is not None and pin.strip() else None,
         deployed=read_deployed_model(body),
         labels={key: labels[key] for key in keys.all() if key in labels},
+        models_endpoint=models_url(body.get("status") if isinstance(body, Mapping) else None),
     )
 
 

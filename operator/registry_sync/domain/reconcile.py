@@ -20,12 +20,11 @@ from typing import Any
 from registry_sync.domain.answer import Outcome, Resolution
 from registry_sync.domain.binding import (
     BindingDecision,
-    Check,
     CorrectionHistory,
     GitOpsPolicy,
-    checks_gist,
     decide_binding,
 )
+from registry_sync.domain.checks import Check, checks_gist
 from registry_sync.domain.digest_check import (
     DigestCheck,
     DigestFinding,
@@ -44,6 +43,13 @@ from registry_sync.domain.running_image import (
     running_digest,
 )
 from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
+from registry_sync.domain.served_names import (
+    ProbeResult,
+    ServedNameCheck,
+    decide_served_name,
+    judge,
+    served_name_check,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class BindingRules:
     gitops: GitOpsPolicy = field(default_factory=GitOpsPolicy)
     names: NamePolicy = DEFAULT_NAME_POLICY
     digest_check: DigestCheck = DigestCheck.OFF
+    served_name_check: ServedNameCheck = ServedNameCheck.OFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,16 @@ class WhatRuns:
     pods: tuple[PodFacts, ...] | None = None
     pods_problem: tuple[str, str] = ("DigestUnknown", "its pods are not watched")
     digests: RegisteredDigests = field(default_factory=RegisteredDigests.nothing)
+    served: ProbeResult | None = None  # what its vLLM answered; None: not asked
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """The answer after the checks of what runs (the digest check may make it `Ambiguous`)
+    and the checks themselves, in the order they block Ready."""
+
+    resolution: Resolution
+    checks: tuple[Check, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +143,10 @@ def reconcile_step(
         and isinstance(storage, StorageUri)
     ):
         return RefreshFirst(storage.uri)
-    finding = judge_runs(facts, resolution, registry, rules, runs or WhatRuns(), now_ms)
+    judged = judge_runs(facts, resolution, registry, rules, runs or WhatRuns(), now_ms)
     decision = decide_binding(
         facts,
-        finding.resolution,
+        judged.resolution,
         keys=rules.keys,
         registry_name=rules.registry_name,
         history=known.history,
@@ -138,7 +155,7 @@ def reconcile_step(
         now_ms=now_ms,
         label_patch_error=label_patch_error,
         names=rules.names,
-        checks=(finding.as_check(),),
+        checks=judged.checks,
     )
     return Decided(resolution, decision)
 
@@ -150,8 +167,27 @@ def judge_runs(
     rules: BindingRules,
     runs: WhatRuns,
     now_ms: int,
+) -> Judged:
+    """The checks of what runs: the pods' digest against the answer, then the name vLLM
+    serves against the one runs are given."""
+    digest = _judge_digest(facts, resolution, registry, rules, runs, now_ms)
+    finding = (
+        None
+        if runs.served is None
+        else judge(runs.served, facts.deployed.served_name.name or facts.name)
+    )
+    served = served_name_check(decide_served_name(finding, rules.served_name_check))
+    return Judged(digest.resolution, (digest.as_check(), served))
+
+
+def _judge_digest(
+    facts: InferenceServiceFacts,
+    resolution: Resolution,
+    registry: RegistryView,
+    rules: BindingRules,
+    runs: WhatRuns,
+    now_ms: int,
 ) -> DigestFinding:
-    """The digest check of the InferenceService's running pods against the answer."""
     if rules.digest_check is DigestCheck.OFF:
         return DigestFinding(resolution)
     image: RunningImage

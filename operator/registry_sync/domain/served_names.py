@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
+from registry_sync.domain.checks import Check
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.nesting import deeper_than
 
@@ -396,3 +397,14 @@ def decide_served_name(
         f"{message} (--served-name-check enforce: model-testing runs are refused until "
         "the served name is confirmed)",
     )
+
+
+def served_name_check(decision: ServedNameDecision) -> Check:
+    """The decision as the binding decision takes it (domain/binding.py)."""
+    condition = None
+    if decision.condition is not None:
+        condition = {key: value for key, value in decision.condition.items() if key != "type"}
+    blocker = None
+    if decision.blocks_ready and decision.ready_reason and decision.ready_message:
+        blocker = (decision.ready_reason, decision.ready_message)
+    return Check(CONDITION_TYPE, condition, blocker)

@@ -1,0 +1,279 @@
+"""The digest check end to end: the operator against the real apiserver, the registry
+stand-in and a real OCI registry (CNCF distribution, Basic auth through a pull secret).
+
+Pods exist as API objects only (no kubelet): each test writes a model pod's status as a
+kubelet would, with the `imageID` a runtime reports for the ModelCar container.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration.operator.faults_support import labels_of, try_run
+from registry_sync.registry.client import RegistryClient
+from support.bindings import binding_or_none, condition, wait_for_ready
+from support.cluster import Cluster
+from support.cluster_objects import INFERENCE_SERVICES
+from support.devregistry import RunningRegistry
+from support.oci_registry import RunningOciRegistry, unique_repository
+from support.operator import RunningOperator, start_operator
+
+pytestmark = [pytest.mark.cluster, pytest.mark.oci_registry]
+
+PULL_SECRET = "model-images"
+PARAMS = {"vllm_model_name": "x", "model_name": "y", "version_name": "z"}
+
+
+@pytest.fixture
+async def registry_client(dev_registry: RunningRegistry) -> Any:
+    async with RegistryClient(dev_registry.url) as client:
+        yield client
+
+
+def pull_secret(oci: RunningOciRegistry, password: str, kind: str) -> dict[str, Any]:
+    auth = base64.b64encode(f"{oci.username}:{password}".encode()).decode()
+    if kind == "dockercfg":
+        key, document = ".dockercfg", {oci.host: {"auth": auth}}
+    else:
+        key, document = ".dockerconfigjson", {"auths": {oci.host: {"auth": auth}}}
+    return {
+        "metadata": {"name": PULL_SECRET},
+        "type": f"kubernetes.io/{kind}",
+        "data": {key: base64.b64encode(json.dumps(document).encode()).decode()},
+    }
+
+
+def digest_operator(
+    kube: Cluster,
+    namespace: str,
+    dev_registry: RunningRegistry,
+    oci: RunningOciRegistry,
+    tmp_path: Path,
+    *,
+    password: str | None = None,
+    kind: str = "dockerconfigjson",
+) -> Iterator[RunningOperator]:
+    kube.core.create_namespaced_secret(namespace, pull_secret(oci, password or oci.password, kind))
+    yield from start_operator(
+        kube,
+        namespace,
+        dev_registry.url,
+        tmp_path / "operator.log",
+        extra_args=[
+            "--refresh-seconds", "1",
+            "--digest-check", "report",
+            "--digest-ttl-seconds", "1",
+            "--oci-ca-file", str(oci.ca_file),
+            "--pull-secret", PULL_SECRET,
+        ],
+    )  # fmt: skip
+
+
+@pytest.fixture
+def operator(
+    kube: Cluster,
+    namespace: str,
+    dev_registry: RunningRegistry,
+    oci_registry_basic: RunningOciRegistry,
+    tmp_path: Path,
+) -> Iterator[RunningOperator]:
+    yield from digest_operator(kube, namespace, dev_registry, oci_registry_basic, tmp_path)
+
+
+async def register(client: RegistryClient, model: str, version: str, uri: str) -> str:
+    registered = await client.create_registered_model(model)
+    created = await client.create_model_version(registered.id, version)
+    await client.create_model_artifact(created.id, name=f"{model}-{version}", uri=uri)
+    return created.id
+
+
+def deploy(kube: Cluster, namespace: str, name: str, uri: str) -> None:
+    INFERENCE_SERVICES.create(
+        kube.api_client,
+        namespace,
+        {
+            "apiVersion": "serving.kserve.io/v1beta1",
+            "kind": "InferenceService",
+            "metadata": {"name": name, "annotations": {"registry-sync.io/enabled": "true"}},
+            "spec": {"predictor": {"model": {"modelFormat": {"name": "vLLM"}, "storageUri": uri}}},
+        },
+    )
+
+
+def run_pod(
+    kube: Cluster, namespace: str, deployment: str, pod: str, image: str, digest: str
+) -> None:
+    """A predictor pod of `deployment` running the ModelCar `image` at `digest`, its status
+    written as a kubelet would (containerd's `repo@digest` form)."""
+    repository = image.rsplit(":", 1)[0] if "@" not in image else image.split("@")[0]
+    kube.core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {
+                "name": pod,
+                "labels": {"serving.kserve.io/inferenceservice": deployment},
+            },
+            "spec": {
+                "containers": [
+                    {"name": "kserve-container", "image": "vllm/vllm-openai:v0.9"},
+                    {"name": "modelcar", "image": image},
+                ]
+            },
+        },
+    )
+    kube.core.patch_namespaced_pod_status(
+        pod,
+        namespace,
+        {
+            "status": {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "modelcar",
+                        "image": image,
+                        "imageID": f"{repository}@{digest}",
+                        "ready": True,
+                        "restartCount": 0,
+                        "state": {"running": {}},
+                    }
+                ],
+            }
+        },
+    )
+
+
+def wait_for_digest(kube: Cluster, namespace: str, name: str, reason: str) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        binding = binding_or_none(kube.api_client, namespace, name)
+        verified = condition(binding, "DigestVerified")
+        return binding if verified and verified["reason"] == reason else None
+
+    found: dict[str, Any] = kube.wait_for(
+        reached, timeout=30, description=f"{namespace}/{name} DigestVerified {reason}"
+    )
+    return found
+
+
+async def test_the_same_image_registered_twice_is_ambiguous(
+    kube: Cluster,
+    namespace: str,
+    registry_client: RegistryClient,
+    oci_registry_basic: RunningOciRegistry,
+    operator: RunningOperator,
+) -> None:
+    oci = oci_registry_basic
+    original, copy = unique_repository("mistral"), unique_repository("mistral-copy")
+    digest = oci.push_image(original, "w4a16-2501", seed="mistral")
+    assert oci.push_image(copy, "w4a16-2501", seed="mistral") == digest
+    deployed = f"oci://{oci.image_reference(original, 'w4a16-2501')}"
+    first = await register(
+        registry_client, "Mistral-Small-24B-Instruct", "quantized-w4a16-2501", deployed
+    )
+    second = await register(
+        registry_client,
+        "Mistral-24B-Instruct",
+        "24b-w4a16-1gpu",
+        f"oci://{oci.image_reference(copy, 'w4a16-2501')}",
+    )
+
+    deploy(kube, namespace, "mistral", deployed)
+    run_pod(kube, namespace, "mistral", "mistral-predictor-0", deployed[6:], digest)
+
+    binding = wait_for_ready(kube, namespace, "False", "Ambiguous", name="mistral")
+    assert {c["modelVersionId"] for c in binding["status"]["candidates"]} == {first, second}
+    assert "registered more than once" in binding["status"]["message"]
+    denied = try_run(kube, namespace, "mistral", PARAMS)
+    assert isinstance(denied, str) and "Ambiguous" in denied, denied
+    assert labels_of(kube, namespace, "mistral") == (None, None, None)  # never labelled
+
+
+async def test_a_moved_tag_is_refused_until_it_moves_back(
+    kube: Cluster,
+    namespace: str,
+    registry_client: RegistryClient,
+    oci_registry_basic: RunningOciRegistry,
+    operator: RunningOperator,
+) -> None:
+    oci = oci_registry_basic
+    repository = unique_repository("granite")
+    running = oci.push_image(repository, "v1", seed="granite-1")
+    other = oci.push_image(repository, "other", seed="granite-2")
+    uri = f"oci://{oci.image_reference(repository, 'v1')}"
+    version = await register(registry_client, "Granite", "v1", uri)
+    deploy(kube, namespace, "granite", uri)
+    run_pod(kube, namespace, "granite", "granite-predictor-0", uri[6:], running)
+
+    binding = wait_for_ready(kube, namespace, "True", "Resolved", name="granite")
+    assert condition(binding, "DigestVerified")["status"] == "True"  # type: ignore[index]
+    assert binding["status"]["runningDigest"] == running
+    assert binding["status"]["registeredDigest"] == running
+    labelled = labels_of(kube, namespace, "granite")
+    assert version in labelled
+
+    oci.tag(repository, "v1", other)  # re-pushed after deployment
+    moved = wait_for_ready(kube, namespace, "False", "TagMoved", name="granite")
+    assert running in moved["status"]["conditions"][-1]["message"]
+    assert other in moved["status"]["conditions"][-1]["message"]
+    denied = try_run(kube, namespace, "granite", PARAMS)
+    assert isinstance(denied, str) and "TagMoved" in denied, denied
+    assert labels_of(kube, namespace, "granite") == labelled
+
+    oci.tag(repository, "v1", running)
+    wait_for_ready(kube, namespace, "True", "Resolved", name="granite")
+
+    run_pod(kube, namespace, "granite", "granite-predictor-1", uri[6:], other)
+    wait_for_ready(kube, namespace, "False", "RolloutInProgress", name="granite")
+    kube.core.delete_namespaced_pod("granite-predictor-1", namespace, grace_period_seconds=0)
+    wait_for_ready(kube, namespace, "True", "Resolved", name="granite")
+
+
+async def test_a_pull_secret_in_the_old_dockercfg_form_works(
+    kube: Cluster,
+    namespace: str,
+    dev_registry: RunningRegistry,
+    registry_client: RegistryClient,
+    oci_registry_basic: RunningOciRegistry,
+    tmp_path: Path,
+) -> None:
+    oci = oci_registry_basic
+    repository = unique_repository("phi")
+    digest = oci.push_image(repository, "v1", seed="phi")
+    uri = f"oci://{oci.image_reference(repository, 'v1')}"
+    await register(registry_client, "Phi", "v1", uri)
+    for _ in digest_operator(kube, namespace, dev_registry, oci, tmp_path, kind="dockercfg"):
+        deploy(kube, namespace, "phi", uri)
+        run_pod(kube, namespace, "phi", "phi-predictor-0", uri[6:], digest)
+        binding = wait_for_digest(kube, namespace, "phi", "DigestMatches")
+        assert binding["status"]["registeredDigest"] == digest
+
+
+async def test_a_wrong_pull_secret_says_so_on_the_binding(
+    kube: Cluster,
+    namespace: str,
+    dev_registry: RunningRegistry,
+    registry_client: RegistryClient,
+    oci_registry_basic: RunningOciRegistry,
+    tmp_path: Path,
+) -> None:
+    oci = oci_registry_basic
+    repository = unique_repository("llama")
+    digest = oci.push_image(repository, "v1", seed="llama")
+    uri = f"oci://{oci.image_reference(repository, 'v1')}"
+    await register(registry_client, "Llama", "v1", uri)
+    for _ in digest_operator(
+        kube, namespace, dev_registry, oci, tmp_path, password="not-the-password"
+    ):
+        deploy(kube, namespace, "llama", uri)
+        run_pod(kube, namespace, "llama", "llama-predictor-0", uri[6:], digest)
+        binding = wait_for_digest(kube, namespace, "llama", "DigestUnknown")
+        verified = condition(binding, "DigestVerified")
+        assert verified is not None and verified["status"] == "Unknown"
+        assert oci.host in verified["message"] and "401" in verified["message"], verified
+        # report mode: the URI answer still serves
+        assert condition(binding, "Ready")["status"] == "True"  # type: ignore[index]
