@@ -132,7 +132,7 @@ Lookup = Learned | Failed
 class ResolverLimits:
     """Bounds on one lookup's time and memory, and on lookups at once."""
 
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     deadline_s: float = 20.0
     """Seconds one lookup may take, every request of it included."""
     max_concurrency: int = 8

@@ -4,6 +4,7 @@ normalised, and one error type whose message never shows a secret value."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from typing import Any
 
@@ -116,7 +117,9 @@ def test_host_keys_are_normalised_to_host_and_port_lower_case(key: str, host: st
 
 
 def test_two_keys_for_one_host_with_the_same_credential_are_one() -> None:
-    data = configjson({"quay.io": {"auth": b64("u:p")}, "https://quay.io/v1/": {"auth": b64("u:p")}})
+    data = configjson(
+        {"quay.io": {"auth": b64("u:p")}, "https://quay.io/v1/": {"auth": b64("u:p")}}
+    )
 
     assert read_pull_secret(SECRET, DOCKERCONFIGJSON_TYPE, data) == {
         "quay.io": BasicCredential("u", "p")
@@ -124,9 +127,11 @@ def test_two_keys_for_one_host_with_the_same_credential_are_one() -> None:
 
 
 def test_two_keys_for_one_host_with_different_credentials_are_refused() -> None:
-    data = configjson({"quay.io": {"auth": b64("u:p")}, "https://quay.io/v1/": {"auth": b64("v:q")}})
+    data = configjson(
+        {"quay.io": {"auth": b64("u:p")}, "https://quay.io/v1/": {"auth": b64("v:q")}}
+    )
 
-    with pytest.raises(PullSecretError, match="both name quay.io"):
+    with pytest.raises(PullSecretError, match=r"both name quay\.io"):
         read_pull_secret(SECRET, DOCKERCONFIGJSON_TYPE, data)
 
 
@@ -198,8 +203,9 @@ def test_malformed_pull_secrets_raise_one_error_naming_the_secret_not_the_value(
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=20), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=4)
+    ),
     max_leaves=20,
 )
 entries = st.dictionaries(
@@ -232,15 +238,11 @@ def test_any_json_document_gives_credentials_or_the_one_error(
 
 @given(data=st.dictionaries(st.text(max_size=20), st.text() | json_values, max_size=3))
 def test_any_data_map_gives_credentials_or_the_one_error(data: dict[str, object]) -> None:
-    try:
+    with contextlib.suppress(PullSecretError):
         read_pull_secret(SECRET, DOCKERCONFIGJSON_TYPE, data)
-    except PullSecretError:
-        pass
 
 
 @given(raw=st.binary(max_size=200))
 def test_any_bytes_give_credentials_or_the_one_error(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(PullSecretError):
         read_pull_secret(SECRET, DOCKERCFG_TYPE, {".dockercfg": b64(raw)})
-    except PullSecretError:
-        pass
