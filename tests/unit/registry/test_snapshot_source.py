@@ -532,9 +532,16 @@ class ErrorNotingReconciler:
 def refresher_of(source: RegistrySnapshotSource, reconciler: ErrorNotingReconciler) -> Services:
     """The operator's refresher every 10 ms, over this source."""
     services = SimpleNamespace(
-        settings=SimpleNamespace(refresh_seconds=0.01), source=source, reconciler=reconciler
+        settings=SimpleNamespace(refresh_seconds=0.01),
+        source=source,
+        reconciler=reconciler,
+        refresh_digests=no_digests_to_look_up,
     )
     return cast(Services, services)
+
+
+async def no_digests_to_look_up() -> None:
+    """The digest check is off in these tests."""
 
 
 async def refresh_until_current(
