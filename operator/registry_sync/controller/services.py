@@ -36,6 +36,7 @@ from registry_sync.registry.snapshot_source import RegistrySnapshotSource
 log = logging.getLogger(__name__)
 
 STALE_AFTER_REFRESHES = 3
+STARTUP_DIGEST_WAIT_S = 10.0
 
 
 @dataclass
@@ -145,9 +146,15 @@ async def start_services(
         await source.refresh()
     except RegistryError as error:
         log.warning("registry not reachable at start-up; bindings wait for it: %s", error)
-    # Before the first decisions: a binding should not announce an unknown digest that
-    # one lookup later is known.
-    await services.refresh_digests()
+    # Before the first decisions (a binding should not announce an unknown digest that one
+    # lookup later is known), but never for long: slow registries are waited for later.
+    try:
+        async with asyncio.timeout(STARTUP_DIGEST_WAIT_S):
+            await services.refresh_digests()
+    except TimeoutError:
+        log.info(
+            "image digests still being looked up after %gs; carrying on", STARTUP_DIGEST_WAIT_S
+        )
     await reconciler.load_existing_bindings()
     if settings.webhook is WebhookMode.OFF:
         await reconciler.expect_existing_inference_services()

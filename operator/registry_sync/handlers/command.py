@@ -147,15 +147,17 @@ def pods_readable(namespace: str) -> bool:
     """
     try:
         kube = KubeObjects(load_api_client())
-        allowed = all(kube.may(namespace, verb, "pods") for verb in ("list", "watch"))
+        refused = [verb for verb in ("list", "watch") if not kube.may(namespace, verb, "pods")]
     except (KubeCallError, ConfigException) as error:
         log.warning("could not ask whether pods may be read (%s); trying to watch them", error)
         return True
-    if not allowed:
+    if refused:
+        # Worded as the apiserver words a refusal, so that it reads (and is found) as one.
         log.warning(
-            "the Role does not allow list and watch on pods in %s: image digests are not "
-            "checked (DigestVerified says Forbidden); add the rule from manifests/ or set "
-            "--digest-check off",
+            'pods is forbidden: the operator cannot %s resource "pods" in namespace %s: '
+            "image digests are not checked (DigestVerified says Forbidden); add the pods "
+            "rule of manifests/base/role.yaml, or set --digest-check off",
+            " or ".join(refused),
             namespace,
         )
-    return allowed
+    return not refused

@@ -22,6 +22,7 @@ from support.bindings import binding_or_none, condition, wait_for_ready
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES
 from support.devregistry import RunningRegistry
+from support.model_pods import start_model_pod
 from support.oci_registry import RunningOciRegistry, start_oci_registry, unique_repository
 from support.operator import RunningOperator, start_operator
 
@@ -110,48 +111,6 @@ def deploy(kube: Cluster, namespace: str, name: str, uri: str) -> None:
     )
 
 
-def run_pod(
-    kube: Cluster, namespace: str, deployment: str, pod: str, image: str, digest: str
-) -> None:
-    """A predictor pod of `deployment` running the ModelCar `image` at `digest`, its status
-    written as a kubelet would (containerd's `repo@digest` form)."""
-    repository = image.rsplit(":", 1)[0] if "@" not in image else image.split("@")[0]
-    kube.core.create_namespaced_pod(
-        namespace,
-        {
-            "metadata": {
-                "name": pod,
-                "labels": {"serving.kserve.io/inferenceservice": deployment},
-            },
-            "spec": {
-                "containers": [
-                    {"name": "kserve-container", "image": "vllm/vllm-openai:v0.9"},
-                    {"name": "modelcar", "image": image},
-                ]
-            },
-        },
-    )
-    kube.core.patch_namespaced_pod_status(
-        pod,
-        namespace,
-        {
-            "status": {
-                "phase": "Running",
-                "containerStatuses": [
-                    {
-                        "name": "modelcar",
-                        "image": image,
-                        "imageID": f"{repository}@{digest}",
-                        "ready": True,
-                        "restartCount": 0,
-                        "state": {"running": {}},
-                    }
-                ],
-            }
-        },
-    )
-
-
 def wait_for_digest(kube: Cluster, namespace: str, name: str, reason: str) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         binding = binding_or_none(kube.api_client, namespace, name)
@@ -187,7 +146,7 @@ async def test_the_same_image_registered_twice_is_ambiguous(
     )
 
     deploy(kube, namespace, "mistral", deployed)
-    run_pod(kube, namespace, "mistral", "mistral-predictor-0", deployed[6:], digest)
+    start_model_pod(kube, namespace, "mistral", deployed[6:], digest, pod="mistral-predictor-0")
 
     binding = wait_for_ready(kube, namespace, "False", "Ambiguous", name="mistral")
     assert {c["modelVersionId"] for c in binding["status"]["candidates"]} == {first, second}
@@ -212,7 +171,7 @@ async def test_a_moved_tag_is_refused_until_it_moves_back(
     uri = f"oci://{oci.image_reference(repository, 'v1')}"
     version = await register(registry_client, "Granite", "v1", uri)
     deploy(kube, namespace, "granite", uri)
-    run_pod(kube, namespace, "granite", "granite-predictor-0", uri[6:], running)
+    start_model_pod(kube, namespace, "granite", uri[6:], running, pod="granite-predictor-0")
 
     binding = wait_for_digest(kube, namespace, "granite", "DigestMatches")
     assert condition(binding, "Ready")["reason"] == "Resolved"  # type: ignore[index]
@@ -232,7 +191,7 @@ async def test_a_moved_tag_is_refused_until_it_moves_back(
     oci.tag(repository, "v1", running)
     wait_for_ready(kube, namespace, "True", "Resolved", name="granite")
 
-    run_pod(kube, namespace, "granite", "granite-predictor-1", uri[6:], other)
+    start_model_pod(kube, namespace, "granite", uri[6:], other, pod="granite-predictor-1")
     wait_for_ready(kube, namespace, "False", "RolloutInProgress", name="granite")
     kube.core.delete_namespaced_pod("granite-predictor-1", namespace, grace_period_seconds=0)
     wait_for_ready(kube, namespace, "True", "Resolved", name="granite")
@@ -253,7 +212,7 @@ async def test_a_pull_secret_in_the_old_dockercfg_form_works(
     await register(registry_client, "Phi", "v1", uri)
     with digest_operator(kube, namespace, dev_registry, oci, tmp_path, kind="dockercfg"):
         deploy(kube, namespace, "phi", uri)
-        run_pod(kube, namespace, "phi", "phi-predictor-0", uri[6:], digest)
+        start_model_pod(kube, namespace, "phi", uri[6:], digest, pod="phi-predictor-0")
         binding = wait_for_digest(kube, namespace, "phi", "DigestMatches")
         assert binding["status"]["registeredDigest"] == digest
 
@@ -273,7 +232,7 @@ async def test_a_wrong_pull_secret_says_so_on_the_binding(
     await register(registry_client, "Llama", "v1", uri)
     with digest_operator(kube, namespace, dev_registry, oci, tmp_path, password="not-the-password"):
         deploy(kube, namespace, "llama", uri)
-        run_pod(kube, namespace, "llama", "llama-predictor-0", uri[6:], digest)
+        start_model_pod(kube, namespace, "llama", uri[6:], digest, pod="llama-predictor-0")
         binding = wait_for_digest(kube, namespace, "llama", "DigestUnknown")
         verified = condition(binding, "DigestVerified")
         assert verified is not None and verified["status"] == "Unknown"
@@ -298,7 +257,7 @@ async def test_an_oci_registry_outage_keeps_the_last_digest_with_its_age(
         await register(registry_client, "Qwen", "v1", uri)
         with digest_operator(kube, namespace, dev_registry, oci, tmp_path):
             deploy(kube, namespace, "qwen", uri)
-            run_pod(kube, namespace, "qwen", "qwen-predictor-0", uri[6:], digest)
+            start_model_pod(kube, namespace, "qwen", uri[6:], digest, pod="qwen-predictor-0")
             wait_for_digest(kube, namespace, "qwen", "DigestMatches")
             labelled = labels_of(kube, namespace, "qwen")
 

@@ -19,6 +19,9 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from registry_sync.demo.seed import (
+    DEPLOYED_URI as SEED_DEPLOYED_URI,
+)
+from registry_sync.demo.seed import (
     ISVC_NAME,
     SMALL_MODEL,
     SMALL_VERSION,
@@ -31,6 +34,7 @@ from registry_sync.webhook.configuration import build_configuration, url_client_
 from support.bindings import MODEL_ID, VERSION_ID, binding_or_none, binding_ready
 from support.cluster import Cluster
 from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
+from support.model_pods import start_model_pod
 from support.operator import READY_LINE, RunningOperator
 
 # What the apiserver's refusals look like in the operator's log: the operator's own
@@ -38,10 +42,15 @@ from support.operator import READY_LINE, RunningOperator
 _PERMISSION_ERROR = re.compile(r"HTTP 403|403,? Forbidden|is forbidden|APIForbiddenError")
 _EVENT_POSTING = re.compile(r"could not post Event|post an event|events\b.*forbidden", re.I)
 
+# The seed deploys its image by tag; its pod runs this digest of it.
+DEPLOYED_IMAGE = SEED_DEPLOYED_URI.removeprefix("oci://")
+RUNNING_DIGEST = "sha256:" + "5eed" * 16
+
 STEPS = (
     "operator started",
     "labels corrected",
     "binding Ready",
+    "running digest read",
     "run params corrected",
     "binding deleted on opt-out",
 )
@@ -127,6 +136,8 @@ class SeedScenario:
         self.deploy()
         self.wait("labels corrected")
         self.wait("binding Ready")
+        self.start_model_pod()
+        self.wait("running digest read")
         self.wait("run params corrected")
         self.opt_out()
         self.wait("binding deleted on opt-out")
@@ -136,6 +147,11 @@ class SeedScenario:
         INFERENCE_SERVICES.create(
             self.kube.api_client, self.namespace, seed_inference_service(self.namespace, self.ids)
         )
+
+    def start_model_pod(self) -> None:
+        """A predictor pod of the InferenceService, its ModelCar running, as KServe and a
+        kubelet would leave it (an admin writes it: no kubelet runs here)."""
+        start_model_pod(self.kube, self.namespace, ISVC_NAME, DEPLOYED_IMAGE, RUNNING_DIGEST)
 
     def opt_out(self) -> None:
         """Remove the opt-in annotation from the InferenceService."""
@@ -152,6 +168,7 @@ class SeedScenario:
             "operator started": self._started,
             "labels corrected": self._labels_corrected,
             "binding Ready": self._binding_ready,
+            "running digest read": self._running_digest_read,
             "run params corrected": self._run_params_corrected,
             "binding deleted on opt-out": self._binding_deleted,
         }
@@ -186,6 +203,10 @@ class SeedScenario:
 
     def _binding_ready(self) -> bool:
         return binding_ready(self.kube.api_client, self.namespace)
+
+    def _running_digest_read(self) -> bool:
+        binding = binding_or_none(self.kube.api_client, self.namespace, ISVC_NAME)
+        return bool(binding and binding.get("status", {}).get("runningDigest") == RUNNING_DIGEST)
 
     def _run_params_corrected(self) -> bool:
         # A dry run goes through the admission chain, webhook included, and stores nothing.

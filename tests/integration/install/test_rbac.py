@@ -29,8 +29,8 @@ pytestmark = pytest.mark.cluster
 # Kopf LISTs before it WATCHes: without `watch`, the InferenceService can be handled
 # once from that LIST before the refused WATCH reaches the log, so the refusal stops
 # the scenario at whichever step is waiting when it is first seen.
-_AFTER_THE_FIRST_LIST = ("labels corrected", "binding Ready", "run params corrected",
-                         "binding deleted on opt-out")  # fmt: skip
+_AFTER_THE_FIRST_LIST = ("labels corrected", "binding Ready", "running digest read",
+                         "run params corrected", "binding deleted on opt-out")  # fmt: skip
 
 # Each verb the shipped Role grants, and the scenario step(s) that fail without it.
 NECESSARY = [
@@ -41,6 +41,9 @@ NECESSARY = [
     ("registry-sync.io/modelbindings", "create", ("binding Ready",)),
     ("registry-sync.io/modelbindings", "delete", ("binding deleted on opt-out",)),
     ("registry-sync.io/modelbindings/status", "patch", ("binding Ready",)),
+    # Asked once at start (an access review): without either, digests are not checked.
+    ("core/pods", "list", ("operator started", "labels corrected", "binding Ready")),
+    ("core/pods", "watch", ("operator started", "labels corrected", "binding Ready")),
 ]
 BEST_EFFORT = [("core/events", "create")]
 

@@ -79,3 +79,22 @@ def test_only_the_no_webhook_mode_selects_opted_in_runs_on_the_server(tmp_path: 
     }
     assert selectors(with_webhook) == {}
     assert without.scanning.disabled and with_webhook.scanning.disabled
+
+
+def test_watching_pods_declares_the_model_pod_watcher(tmp_path: Path) -> None:
+    ids = handler_ids(build_kopf_registry(settings(WebhookMode.URL, tmp_path), watch_pods=True))
+
+    assert ids["watching"] == {"inference-service", "model-pod"}
+
+
+def test_only_model_pods_reach_the_process(tmp_path: Path) -> None:
+    options = kopf.OperatorSettings()
+
+    configure_kopf(options, settings(WebhookMode.URL, tmp_path), watch_pods=True)
+
+    pods = kopf.Resource("", "v1", "pods")
+    other = kopf.Resource("apps", "v1", "deployments")
+    assert options.watching.label_selectors.collect(pods) == [
+        "serving.kserve.io/inferenceservice"
+    ]
+    assert options.watching.label_selectors.collect(other) == []
