@@ -52,6 +52,17 @@ class BindingEntry:
         return self.decision.ready_message if self.decision is not None else ""
 
     @property
+    def check_reasons(self) -> tuple[str, ...]:
+        """The reasons of the checks of what runs (none when they are off)."""
+        if self.decision is None:
+            return ()
+        return tuple(
+            check.condition.get("reason", "")
+            for check in self.decision.checks
+            if check.condition is not None
+        )
+
+    @property
     def history(self) -> CorrectionHistory:
         return self.decision.history if self.decision is not None else CorrectionHistory()
 

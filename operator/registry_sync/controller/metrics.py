@@ -26,18 +26,16 @@ ADMISSION_DURATION_BUCKETS: Final = (
 
 
 class _BindingsByReason(Collector):
-    """`registry_sync_bindings{reason}` computed at scrape time from the binding map."""
+    """A gauge of ModelBindings by a reason, computed at scrape time from the binding map."""
 
-    def __init__(self, ready_reasons: Callable[[], Iterable[str]]) -> None:
-        self._ready_reasons = ready_reasons
+    def __init__(self, name: str, documentation: str, reasons: Callable[[], Iterable[str]]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._reasons = reasons
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "registry_sync_bindings",
-            "ModelBindings by the reason of their Ready condition",
-            labels=["reason"],
-        )
-        for reason, count in sorted(Tally(self._ready_reasons()).items()):
+        family = GaugeMetricFamily(self._name, self._documentation, labels=["reason"])
+        for reason, count in sorted(Tally(self._reasons()).items()):
             family.add_metric([reason], count)
         yield family
 
@@ -98,7 +96,25 @@ class OperatorMetrics:
             self.registry_errors.labels(result).inc()
 
     def watch_bindings(self, ready_reasons: Callable[[], Iterable[str]]) -> None:
-        self.registry.register(_BindingsByReason(ready_reasons))
+        """`registry_sync_bindings{reason}`: bindings by the reason of their Ready."""
+        self.registry.register(
+            _BindingsByReason(
+                "registry_sync_bindings",
+                "ModelBindings by the reason of their Ready condition",
+                ready_reasons,
+            )
+        )
+
+    def watch_checks(self, check_reasons: Callable[[], Iterable[str]]) -> None:
+        """`registry_sync_checks{reason}`: the findings of the checks of what runs
+        (DigestVerified, ServedNameVerified), counted also where they do not block."""
+        self.registry.register(
+            _BindingsByReason(
+                "registry_sync_checks",
+                "ModelBindings by the reasons of their DigestVerified and ServedNameVerified",
+                check_reasons,
+            )
+        )
 
     def watch_snapshot_age(self, age_s: Callable[[], float | None]) -> None:
         self.snapshot_age.set_function(lambda: _or_minus_one(age_s()))

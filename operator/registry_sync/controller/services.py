@@ -124,6 +124,7 @@ async def start_services(
         served_names=served_names,
     )
     metrics.watch_bindings(lambda: [entry.ready_reason for entry in book])
+    metrics.watch_checks(lambda: [reason for entry in book for reason in entry.check_reasons])
     metrics.watch_snapshot_age(source.age_s)
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_host)

@@ -547,3 +547,36 @@ def test_a_release_names_the_image_by_digest(kube: Cluster, namespace: str, tmp_
     rendered = render(kube, release, namespace, tmp_path)
 
     assert container(rendered)["image"] == f"quay.example/rs@{digest}"
+
+
+# The OCI pull secret -------------------------------------------------------------------
+
+PULL_SECRET = COMPONENTS / "oci-pull-secret"
+
+
+def test_with_the_pull_secret_component_the_role_reads_that_one_secret_and_no_other(
+    kube: Cluster, namespace: str, tmp_path: Path, install_crds: None
+) -> None:
+    rendered = with_component(kube, OVERLAYS / "openshift", PULL_SECRET, namespace, tmp_path)
+    secret = settings_of(rendered)[f"{ENV_PREFIX}PULL_SECRET"]
+    (role,) = rendered.of_kind("Role")
+    stream = "\n---\n".join(json.dumps(document) for document in rendered.documents)
+
+    secret_rules = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+
+    assert secret_rules == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret], "verbs": ["get"]}
+    ]
+    kube.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--field-manager=registry-sync-install",
+        "-f", "-", stdin=stream,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("install_name", [*INSTALLS, NO_WEBHOOK])
+def test_no_shipped_install_reads_any_secret(
+    kube: Cluster, namespace: str, tmp_path: Path, install_name: str
+) -> None:
+    (role,) = render(kube, OVERLAYS / install_name, namespace, tmp_path).of_kind("Role")
+
+    assert [rule for rule in role["rules"] if "secrets" in rule["resources"]] == []

@@ -94,7 +94,5 @@ def test_only_model_pods_reach_the_process(tmp_path: Path) -> None:
 
     pods = kopf.Resource("", "v1", "pods")
     other = kopf.Resource("apps", "v1", "deployments")
-    assert options.watching.label_selectors.collect(pods) == [
-        "serving.kserve.io/inferenceservice"
-    ]
+    assert options.watching.label_selectors.collect(pods) == ["serving.kserve.io/inferenceservice"]
     assert options.watching.label_selectors.collect(other) == []
