@@ -78,15 +78,17 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
-bench: venv control-plane $(VENV)/.bench-installed
+bench: venv control-plane oci-registry $(VENV)/.bench-installed
 	export REGISTRY_SYNC_CONTROL_PLANE_DIR="$(CONTROL_PLANE_DIR)"; \
+	export REGISTRY_SYNC_OCI_REGISTRY_DIR="$(OCI_REGISTRY_DIR)"; \
 	$(PY) bench/scale.py $(SCALE_ARGS) && \
 	$(PY) bench/convergence.py $(CONVERGENCE_ARGS) && \
 	$(PY) bench/admission_latency.py $(ADMISSION_ARGS) && \
 	$(PY) bench/registry_refresh.py $(REFRESH_ARGS) && \
 	$(PY) bench/hostile_registry.py $(HOSTILE_ARGS) && \
 	$(PY) bench/webhook_abuse.py $(ABUSE_ARGS) && \
-	$(PY) bench/startup_memory.py $(STARTUP_ARGS)
+	$(PY) bench/startup_memory.py $(STARTUP_ARGS) && \
+	$(PY) bench/digest_lookups.py $(DIGEST_ARGS)
 
 # The image's hash-pinned requirements (the Dockerfile installs them with --require-hashes),
 # regenerated from pyproject.toml and constraints.txt; a unit test fails when they drift.
