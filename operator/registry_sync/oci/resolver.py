@@ -229,6 +229,7 @@ class DigestResolver:
             transport=transport,
             follow_redirects=False,
             cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
+            headers={"User-Agent": "registry-sync"},
         )
 
     async def __aenter__(self) -> DigestResolver:
