@@ -118,8 +118,14 @@ class DigestCache:
             if key in self._in_flight or (entry is not None and now - entry.asked_at < self.ttl_s):
                 continue
             due.append(reference)
+            # Marked before any await, so that a refresh running meanwhile skips it.
+            self._in_flight.add(key)
         requests_before = self._resolver.request_count
-        outcomes = await asyncio.gather(*(self._look_up(reference, now) for reference in due))
+        try:
+            outcomes = await asyncio.gather(*(self._look_up(reference, now) for reference in due))
+        finally:
+            # Also when cancelled before a lookup started: it must stay due, not in flight.
+            self._in_flight.difference_update(reference.canonical for reference in due)
         requests = self._resolver.request_count - requests_before
         self.request_count += requests
         return RefreshSummary(
@@ -132,11 +138,7 @@ class DigestCache:
 
     async def _look_up(self, reference: OciReference, now: float) -> Lookup:
         key = reference.canonical
-        self._in_flight.add(key)
-        try:
-            outcome = await self._resolver.resolve(reference)
-        finally:
-            self._in_flight.discard(key)
+        outcome = await self._resolver.resolve(reference)
         entry = self._entries.setdefault(key, _Entry(asked_at=now))
         entry.asked_at = now
         if isinstance(outcome, Learned):

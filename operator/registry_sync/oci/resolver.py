@@ -78,6 +78,8 @@ _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_TOKEN_CHARS: Final = 16 * 1024
 _MAX_SERVICE_ACCOUNT_TOKEN_BYTES: Final = 64 * 1024
 _MAX_INDEX_DEPTH: Final = 16
+_MAX_INDEX_CONTAINERS: Final = 50_000
+"""An index lists one manifest per platform: tens, with a few objects each."""
 _SHOWN_CHARS: Final = 200
 
 
@@ -229,6 +231,7 @@ class DigestResolver:
             transport=transport,
             follow_redirects=False,
             cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
+            headers={"User-Agent": "registry-sync"},
         )
 
     async def __aenter__(self) -> DigestResolver:
@@ -312,6 +315,13 @@ class DigestResolver:
         algorithm, _, expected = digest.partition(":")
         if algorithm == "sha256" and hashlib.sha256(body).hexdigest() != expected:
             raise _Fail(FailureReason.GARBAGE, f"{where}: the index does not hash to {digest}")
+        # Decoded, each JSON object or array costs some 70 bytes however short in the body
+        # (`{},` is 3): counted first, brackets inside strings included (an overestimate).
+        if body.count(b"{") + body.count(b"[") > _MAX_INDEX_CONTAINERS:
+            raise _Fail(
+                FailureReason.GARBAGE,
+                f"{where}: the index holds more than {_MAX_INDEX_CONTAINERS} JSON objects",
+            )
         try:
             document = json.loads(body)
         except (ValueError, RecursionError):

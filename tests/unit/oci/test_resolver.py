@@ -308,9 +308,18 @@ async def test_an_index_that_does_not_hash_to_its_digest_is_garbage(
         b'{"manifests": {}}',
         b'{"manifests": [{"size": 3}]}',
         b'{"manifests": [{"digest": "sha256:short"}]}',
-        b'{"manifests": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"manifests": ' + b"[" * 40_000 + b"]" * 40_000 + b"}",
+        b'{"manifests": [' + b"{}," * 60_000 + b"{}]}",
     ],
-    ids=["not-json", "a-list", "manifests-not-a-list", "no-digest", "bad-digest", "deep"],
+    ids=[
+        "not-json",
+        "a-list",
+        "manifests-not-a-list",
+        "no-digest",
+        "bad-digest",
+        "deep",
+        "many-objects",
+    ],
 )
 async def test_an_index_body_that_is_not_an_index_is_garbage(
     resolver: DigestResolver, http: respx.MockRouter, body: bytes
