@@ -76,6 +76,9 @@ token, given as the password)."""
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=10.0)
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_TOKEN_CHARS: Final = 16 * 1024
+_DEFAULT_TOKEN_LIFETIME_S: Final = 60.0
+_TOKEN_MARGIN_S: Final = 10.0
+_MAX_REMEMBERED: Final = 4096
 _MAX_SERVICE_ACCOUNT_TOKEN_BYTES: Final = 64 * 1024
 _MAX_INDEX_DEPTH: Final = 16
 _MAX_INDEX_CONTAINERS: Final = 50_000
@@ -160,6 +163,16 @@ class _Fail(Exception):
         self.message = message
 
 
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    """An authorization a registry accepted, reused for its next lookups of the same
+    repository (so that a lookup costs one request, not a challenge round trip each time)."""
+
+    authorization: str = field(repr=False)
+    sent: str | None
+    expires_at: float | None
+
+
 @dataclass(slots=True)
 class _Session:
     """One lookup's state: where it asks, and what credential it has sent where."""
@@ -171,6 +184,10 @@ class _Session:
     """Whose credential went where, for messages (never the credential itself)."""
     redirected_to: str | None = None
     """The other host the last answer came from, after a cross-origin redirect."""
+    challenged: bool = False
+    """Whether this lookup answered the registry's challenge itself (once at most)."""
+    expires_at: float | None = None
+    """Until when the authorization may be reused (a token's lifetime; None: Basic)."""
 
     def url(self, path: str) -> str:
         scheme, host = self.origin
@@ -224,6 +241,8 @@ class DigestResolver:
         self.limits = limits or ResolverLimits()
         self._clock = clock
         self._semaphore = asyncio.Semaphore(self.limits.max_concurrency)
+        # By (registry origin, repository): only ever sent back to that origin.
+        self._remembered: dict[tuple[tuple[str, str], str], _Remembered] = {}
         self.request_count = 0
         self._http = httpx.AsyncClient(
             verify=_tls_context(ca_file),
@@ -246,6 +265,8 @@ class DigestResolver:
 
     def set_credentials(self, credentials: Mapping[str, Credential]) -> None:
         """Use these credentials (by `host[:port]`) from the next request on."""
+        if dict(credentials) != self._credentials:
+            self._remembered.clear()  # made with the old ones
         self._credentials = dict(credentials)
 
     async def resolve(self, reference: StorageReference) -> Lookup:
@@ -348,18 +369,42 @@ class DigestResolver:
         Any other outcome is raised as `_Fail`.
         """
         url = session.url(path)
+        if session.authorization is None:
+            self._reuse(session)
         response, body = await self._follow(session, method, url, body_limit)
         # Once only, and never after a redirect to another host (no credential goes there).
-        if (
-            response.status_code == 401
-            and session.redirected_to is None
-            and session.authorization is None
-        ):
+        if response.status_code == 401 and session.redirected_to is None and not session.challenged:
+            self._remembered.pop((session.origin, session.reference.repository), None)
+            session.challenged = True
             session.authorization = await self._authorize(session, response)
             response, body = await self._follow(session, method, url, body_limit)
         if response.is_success:
+            self._remember(session)
             return response, body
         raise self._status_failure(session, method, url, response.status_code)
+
+    def _reuse(self, session: _Session) -> None:
+        """Start with the authorization this origin accepted for this repository, if it
+        is still valid."""
+        key = (session.origin, session.reference.repository)
+        remembered = self._remembered.get(key)
+        if remembered is None:
+            return
+        if remembered.expires_at is not None and self._clock() >= remembered.expires_at:
+            del self._remembered[key]
+            return
+        session.authorization = remembered.authorization
+        session.sent = remembered.sent
+        session.expires_at = remembered.expires_at
+
+    def _remember(self, session: _Session) -> None:
+        if session.authorization is None or session.redirected_to is not None:
+            return
+        if len(self._remembered) >= _MAX_REMEMBERED:
+            self._remembered.clear()  # bounded: a few thousand repositories at most
+        self._remembered[(session.origin, session.reference.repository)] = _Remembered(
+            session.authorization, session.sent, session.expires_at
+        )
 
     async def _follow(
         self, session: _Session, method: str, url: str, body_limit: int | None
@@ -548,6 +593,8 @@ class DigestResolver:
             # A redirect too: the token server's are not followed.
             raise _Fail(FailureReason.UNAUTHORIZED, f"{shown} answered {status}; {sent}")
         token = _token_in(body)
+        # Reused until shortly before it expires (60 s when the server does not say).
+        session.expires_at = self._clock() + max(0.0, _expires_in_s(body) - _TOKEN_MARGIN_S)
         if token is None:
             raise _Fail(
                 FailureReason.GARBAGE,
@@ -694,6 +741,18 @@ def _token_in(body: bytes | None) -> str | None:
                 return None
             return token
     return None
+
+
+def _expires_in_s(body: bytes | None) -> float:
+    """`expires_in` of a token server's answer (the distribution token spec's default: 60)."""
+    try:
+        document = json.loads(body or b"")
+    except (ValueError, RecursionError):
+        return _DEFAULT_TOKEN_LIFETIME_S
+    value = document.get("expires_in") if isinstance(document, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 86400:
+        return float(value)
+    return _DEFAULT_TOKEN_LIFETIME_S
 
 
 def _read_token_file(path: Path) -> str:

@@ -13,24 +13,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-oci_registry = pytest.importorskip(
-    "support.oci_registry", reason="the OCI registry test ground (tests/support/oci_registry.py)"
-)
-
-from registry_sync.domain.references import OciReference, parse_storage_uri  # noqa: E402
-from registry_sync.oci.credentials import BasicCredential  # noqa: E402
-from registry_sync.oci.digest_cache import DigestCache  # noqa: E402
-from registry_sync.oci.hosts import HostPatterns  # noqa: E402
-from registry_sync.oci.resolver import (  # noqa: E402
+from registry_sync.domain.references import OciReference, parse_storage_uri
+from registry_sync.oci.credentials import BasicCredential
+from registry_sync.oci.digest_cache import DigestCache
+from registry_sync.oci.hosts import HostPatterns
+from registry_sync.oci.resolver import (
     DigestResolver,
     Failed,
     FailureReason,
     Learned,
     Lookup,
 )
-
-RunningOciRegistry = oci_registry.RunningOciRegistry
-unique_repository = oci_registry.unique_repository
+from support.oci_registry import RunningOciRegistry, unique_repository
 
 pytestmark = pytest.mark.oci_registry
 

@@ -77,9 +77,10 @@ def deploy_with_address(kube: Cluster, namespace: str, name: str, address: str) 
 
 
 async def ready(kube: Cluster, namespace: str, status: str, reason: str, name: str) -> Any:
-    # The predictor stand-in runs on this event loop: wait in a thread.
+    # The predictor stand-in runs on this event loop: wait in a thread. Long enough for the
+    # probe to ask again (it keeps an answer 60 s).
     return await asyncio.to_thread(
-        wait_for_ready, kube, namespace, status, reason, name, timeout=45
+        wait_for_ready, kube, namespace, status, reason, name, timeout=90
     )
 
 
