@@ -403,9 +403,15 @@ class RegistrySyncProcess:
     cold start is measured from the moment the process is launched."""
 
     def __init__(
-        self, cluster: Cluster, namespace: str, registry_url: str, log_path: Path, webhook: bool
+        self,
+        cluster: Cluster,
+        namespace: str,
+        registry_url: str,
+        log_path: Path,
+        webhook: bool,
+        extra_args: Sequence[str] = (),
     ) -> None:
-        extra = ["--registry-name", REGISTRY_NAME]
+        extra = ["--registry-name", REGISTRY_NAME, *extra_args]
         if not webhook:
             extra += ["--webhook", "off"]
         self.operator = RunningOperator(

@@ -85,6 +85,9 @@ from support.devregistry import start_dev_registry
 BARE: Final = "bare"
 WEBHOOK: Final = "registry-sync (webhook)"
 NO_WEBHOOK: Final = "registry-sync (no webhook)"
+DIGESTS_OFF: Final = "registry-sync (webhook, digest check off)"
+POD_PATH: Final = "/api/v1/namespaces/{ns}/pods"
+RUNNING_DIGEST: Final = "sha256:" + "0" * 64
 CANCELLED_BECAUSE: Final = "registry-sync.io/cancelled-because"
 REPLACEMENT_OF: Final = "registry-sync.io/replacement-of"
 # Targets: cold start ≤ 1.5x bare; RSS ≤ 1.1x bare's with the InferenceServices
@@ -200,6 +203,56 @@ async def create_runs(
             return create
 
         await run_concurrently([job(n) for n in range(count)], concurrency)
+
+
+async def create_model_pods(
+    cluster: Cluster, namespace: str, answers: Sequence[Answer], concurrency: int
+) -> None:
+    """One running predictor pod per InferenceService, its ModelCar status written as a
+    kubelet would (no kubelet runs here)."""
+    url = cluster.server + POD_PATH.format(ns=namespace)
+    async with api_session(cluster) as session:
+
+        def job(number: int) -> Any:
+            image = answers[number].uri.removeprefix("oci://")
+            name = f"{service_name(number)}-predictor-0"
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name,
+                    "labels": {"serving.kserve.io/inferenceservice": service_name(number)},
+                },
+                "spec": {
+                    "containers": [
+                        {"name": "kserve-container", "image": "vllm/vllm-openai:v0.9"},
+                        {"name": "modelcar", "image": image},
+                    ]
+                },
+            }
+            status = {
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "modelcar",
+                            "image": image,
+                            "imageID": f"{image.rsplit(':', 1)[0]}@{RUNNING_DIGEST}",
+                            "ready": True,
+                            "restartCount": 0,
+                            "state": {"running": {}},
+                        }
+                    ],
+                }
+            }
+
+            async def create() -> None:
+                await request(session, "POST", url, pod)
+                await request(session, "PATCH", f"{url}/{name}/status", status, headers=MERGE)
+
+            return create
+
+        await run_concurrently([job(n) for n in range(len(answers))], concurrency)
 
 
 async def reset(cluster: Cluster, namespace: str, size: int, concurrency: int) -> None:
@@ -356,6 +409,7 @@ class Plan:
     concurrency: int
     settle_s: float
     timeout_s: float
+    model_pods: bool = False
 
 
 def bench_size(cluster: Cluster, size: int, plan: Plan, workdir: Path) -> list[RunResult]:
@@ -378,6 +432,10 @@ def bench_size(cluster: Cluster, size: int, plan: Plan, workdir: Path) -> list[R
         click.echo(
             f"N={size}: {size} InferenceServices created in {time.monotonic() - started:.0f} s"
         )
+        if plan.model_pods:
+            started = time.monotonic()
+            asyncio.run(create_model_pods(cluster, namespace, answers, plan.concurrency))
+            click.echo(f"N={size}: {size} model pods created in {time.monotonic() - started:.0f} s")
 
         bare = BareProcess(cluster, namespace, table, workdir / f"bare-{size}.log")
         results.append(
@@ -404,9 +462,18 @@ def bench_size(cluster: Cluster, size: int, plan: Plan, workdir: Path) -> list[R
             f"N={size}: {run_count} PipelineRuns ({opted_in} opted in, {running} of them running) "
             f"created in {time.monotonic() - started:.0f} s"
         )
-        for configuration, webhook in ((WEBHOOK, True), (NO_WEBHOOK, False)):
-            log = workdir / f"registry-sync-{'webhook' if webhook else 'off'}-{size}.log"
-            operator = RegistrySyncProcess(cluster, namespace, registry.url, log, webhook)
+        configurations: list[tuple[str, bool, list[str]]] = [
+            (WEBHOOK, True, []),
+            (NO_WEBHOOK, False, []),
+        ]
+        if plan.model_pods:
+            configurations.append((DIGESTS_OFF, True, ["--digest-check", "off"]))
+        for configuration, webhook, extra_args in configurations:
+            slug = configuration.split("(")[1].rstrip(")").replace(", ", "-").replace(" ", "-")
+            log = workdir / f"registry-sync-{slug}-{size}.log"
+            operator = RegistrySyncProcess(
+                cluster, namespace, registry.url, log, webhook, extra_args
+            )
             result = asyncio.run(
                 measure(
                     cluster,
@@ -456,7 +523,7 @@ def verdicts(results: Sequence[RunResult], size: int) -> list[Verdict]:
         return []
     bare = at[BARE]
     found = []
-    for configuration in (WEBHOOK, NO_WEBHOOK):
+    for configuration in (WEBHOOK, NO_WEBHOOK, DIGESTS_OFF):
         if configuration not in at:
             continue
         ours = at[configuration]
@@ -586,6 +653,9 @@ def plot(results: Sequence[RunResult], path: Path) -> None:
 @click.option("--timeout", "timeout_s", default=900.0, show_default=True, type=float)
 @click.option("--output-dir", default=str(RESULTS), show_default=True,
               type=click.Path(file_okay=False, path_type=Path))  # fmt: skip
+@click.option("--model-pods", is_flag=True,
+              help="Also one running model pod per InferenceService (the digest check reads "
+                   "them), and a run with --digest-check off beside the default.")  # fmt: skip
 @click.option("--replot", is_flag=True,
               help="Only redraw scale.png from the scale.json in --output-dir.")  # fmt: skip
 def main(
@@ -597,6 +667,7 @@ def main(
     settle_s: float,
     timeout_s: float,
     output_dir: Path,
+    model_pods: bool,
     replot: bool,
 ) -> None:
     """Measure cold-start convergence and memory of registry-sync against a bare operator."""
@@ -608,7 +679,15 @@ def main(
         counts = sorted(int(size) for size in sizes.split(","))
     except ValueError:
         raise click.BadParameter(f"{sizes!r}: give comma-separated integers") from None
-    plan = Plan(runs_per_service, opted_in_share, running_share, concurrency, settle_s, timeout_s)
+    plan = Plan(
+        runs_per_service,
+        opted_in_share,
+        running_share,
+        concurrency,
+        settle_s,
+        timeout_s,
+        model_pods,
+    )
     meta: dict[str, Any] = {
         "command": command_line("scale.py"),
         "date": utc_now(),
