@@ -26,6 +26,7 @@ import contextlib
 import itertools
 import json
 import socket
+import ssl
 import struct
 import threading
 from collections import deque
@@ -187,8 +188,18 @@ def _ids_as_numbers(value: Any) -> Any:
 class FaultProxy:
     """An HTTP proxy to `upstream` that misbehaves on request; use as an async context manager."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        server_context: ssl.SSLContext | None = None,
+        upstream_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """`server_context` serves HTTPS instead of HTTP; `upstream_context` is the TLS
+        trust for an `https://` upstream (e.g. a registry with its own CA)."""
         self.upstream = upstream.rstrip("/")
+        self._server_context = server_context
+        self._upstream_context = upstream_context
         self.url = ""
         self.seen: list[SeenRequest] = []
         self._faults: deque[tuple[Fault, str | None]] = deque()
@@ -220,15 +231,21 @@ class FaultProxy:
         return len(self._faults)
 
     async def __aenter__(self) -> Self:
-        self._session = aiohttp.ClientSession(auto_decompress=False)
+        connector = (
+            aiohttp.TCPConnector(ssl=self._upstream_context)
+            if self._upstream_context is not None
+            else None
+        )
+        self._session = aiohttp.ClientSession(auto_decompress=False, connector=connector)
         application = web.Application()
         application.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(application, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._server_context)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        scheme = "https" if self._server_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{port}"
         return self
 
     async def __aexit__(
@@ -374,7 +391,12 @@ class FaultProxy:
 
 
 @contextlib.contextmanager
-def fault_proxy_in_thread(upstream: str) -> Iterator[FaultProxy]:
+def fault_proxy_in_thread(
+    upstream: str,
+    *,
+    server_context: ssl.SSLContext | None = None,
+    upstream_context: ssl.SSLContext | None = None,
+) -> Iterator[FaultProxy]:
     """A `FaultProxy` to `upstream` served by its own event loop in a background thread.
 
     For synchronous tests whose client is another process: the proxy keeps answering while
@@ -384,7 +406,7 @@ def fault_proxy_in_thread(upstream: str) -> Iterator[FaultProxy]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="fault-proxy", daemon=True)
     thread.start()
-    proxy = FaultProxy(upstream)
+    proxy = FaultProxy(upstream, server_context=server_context, upstream_context=upstream_context)
     try:
         asyncio.run_coroutine_threadsafe(proxy.__aenter__(), loop).result(30)
         yield proxy

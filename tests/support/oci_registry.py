@@ -390,6 +390,11 @@ class RunningOciRegistry:
         separator = "@" if reference.startswith("sha256:") else ":"
         return f"{self.host}/{repository}{separator}{reference}"
 
+    def server_context(self) -> ssl.SSLContext:
+        """A server-side TLS context with the registry's own certificate (for 127.0.0.1,
+        signed by `ca_file`): a proxy in front of it serves the same trust."""
+        return self._pki.server_context()
+
     def ssl_context(self) -> ssl.SSLContext:
         """A client TLS context trusting `ca_file` (for httpx `verify=`)."""
         return self._pki.client_context()
