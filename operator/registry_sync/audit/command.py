@@ -86,7 +86,8 @@ def _setting_option(name: str, help_text: str) -> Callable[[F], F]:
 @_setting_option("oci_ca_file", "CA bundle to verify OCI registries' TLS certificates.")
 @_setting_option("oci_hosts", "Comma-separated OCI registry hosts that may be asked [*].")
 def audit(namespace: str | None, output: str, kubeconfig: str | None, **given: Any) -> None:
-    """Report what is deployed, what labels and params claim and what the registry says.
+    """Report what is deployed, what labels and params claim, what the registry says and
+    which image digest the pods run.
 
     Changes nothing. Every setting also reads REGISTRY_SYNC_<FLAG>. Exit 0: no mismatches;
     1: mismatches found; 2: could not audit.
