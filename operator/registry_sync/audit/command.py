@@ -1,7 +1,8 @@
 """`registry-sync audit -n NS [-o table|json]`, also `kubectl registry_sync audit` / `oc ...`.
 
-Read-only: it lists the namespace's InferenceServices and PipelineRuns and reads the
-registry with GETs, judges them (`audit.verdicts`) and prints the report. Exit codes:
+Read-only: it lists the namespace's InferenceServices and PipelineRuns (and, with the
+digest check on, its model pods), reads the registry with GETs (and the OCI registries with
+HEADs), judges them (`audit.verdicts`) and prints the report. Exit codes:
 0 no mismatches, 1 mismatches found, 2 the audit could not be made (the reason on stderr,
 and as an `error` document with `-o json`).
 """
@@ -77,8 +78,16 @@ def _setting_option(name: str, help_text: str) -> Callable[[F], F]:
 @_setting_option(
     "param_names", "PipelineRun param names [vllm_model_name,model_name,version_name]."
 )
+@_setting_option(
+    "digest_check",
+    "Compare the image digest pods run with the registry's: off | report | enforce [report].",
+)
+@_setting_option("pull_secret", "Secret (dockerconfigjson) with OCI registry logins.")
+@_setting_option("oci_ca_file", "CA bundle to verify OCI registries' TLS certificates.")
+@_setting_option("oci_hosts", "Comma-separated OCI registry hosts that may be asked [*].")
 def audit(namespace: str | None, output: str, kubeconfig: str | None, **given: Any) -> None:
-    """Report what is deployed, what labels and params claim and what the registry says.
+    """Report what is deployed, what labels and params claim, what the registry says and
+    which image digest the pods run.
 
     Changes nothing. Every setting also reads REGISTRY_SYNC_<FLAG>. Exit 0: no mismatches;
     1: mismatches found; 2: could not audit.
@@ -109,6 +118,7 @@ def audit(namespace: str | None, output: str, kubeconfig: str | None, **given: A
                 ca_file=settings.ca_file,
                 kubeconfig=kubeconfig,
                 progress=progress,
+                digests=settings,
             )
         )
     except AuditImpossible as error:
@@ -129,6 +139,8 @@ def audit(namespace: str | None, output: str, kubeconfig: str | None, **given: A
         registry_name=settings.registry_name,
         now_ms=inputs.read_at_ms,
         notes=inputs.notes,
+        digest_check=settings.digest_check,
+        running=inputs.running,
     )
     if as_json:
         click.echo(

@@ -6,16 +6,24 @@ rules that fill them are `audit.verdicts` and `audit.pipeline_run_verdicts`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
 from registry_sync.domain.answer import Candidate, Outcome, Resolution
+from registry_sync.domain.digest_check import (
+    DigestCheck,
+    DigestReason,
+    RegisteredDigest,
+    UnlearnedDigest,
+)
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.pipeline_run import (
     RunStatus,
 )
+from registry_sync.domain.references import OciReference
 from registry_sync.domain.snapshot import RegistrySnapshot
 
 
@@ -118,8 +126,74 @@ class LabelClaims:
         return (self.registered_model_id, self.model_version_id, self.registry_name)
 
 
+# The `DigestVerified` reasons an audit can give: `DigestCached` needs an earlier lookup
+# that a one-shot command never made, and `NotSupportedForKind` a kind it does not list.
+AUDIT_DIGEST_REASONS: Final = (
+    DigestReason.DIGEST_MATCHES,
+    DigestReason.TAG_MOVED,
+    DigestReason.ROLLOUT_IN_PROGRESS,
+    DigestReason.DIGEST_UNKNOWN,
+    DigestReason.HOST_NOT_ALLOWED,
+    DigestReason.FORBIDDEN,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningImages:
+    """What an audit's digest check reads, besides the registry snapshot.
+
+    `pods` are the namespace's model pod bodies (KServe's InferenceService label), None
+    when they could not be listed: `pods_problem` then gives the reason (a `DigestReason`
+    value) and the message every InferenceService's digest shows. `registered` is what
+    each live OCI artifact reference names, by canonical reference; a reference absent
+    from it was not looked up.
+    """
+
+    pods: tuple[object, ...] | None
+    pods_problem: tuple[str, str] = (DigestReason.DIGEST_UNKNOWN, "pods were not read")
+    registered: Mapping[str, RegisteredDigest] = field(default_factory=dict)
+
+    def lookup(self, reference: OciReference) -> RegisteredDigest:
+        """What `reference` names, as far as this audit learned (a `DigestLookup`)."""
+        found = self.registered.get(reference.canonical)
+        if found is not None:
+            return found
+        return UnlearnedDigest(
+            DigestReason.DIGEST_UNKNOWN,
+            f"{reference.canonical} was not looked up (no pod of the namespace reports a "
+            "manifest digest to compare it with)",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDigestFinding:
+    """The digest check of one InferenceService, as the operator's `DigestVerified`
+    condition says it: `status` (True, False, Unknown), `reason` and `message`; the digest
+    its pods run and the one its registry artifact names (None when not known); the live
+    OCI artifacts whose digest could not be learned (`unverified`, escaped URIs: any could
+    be the same image registered again). `mismatch`: the check makes the binding's Ready
+    False in the mode audited (`TagMoved` and `RolloutInProgress` always, a digest not
+    known only in `enforce`); `mismatch_message` then says why."""
+
+    status: str
+    reason: str
+    message: str
+    running_digest: str | None = None
+    registered_digest: str | None = None
+    unverified: tuple[str, ...] = ()
+    mismatch_message: str | None = None
+
+    @property
+    def mismatch(self) -> bool:
+        return self.mismatch_message is not None
+
+
 @dataclass(frozen=True, slots=True)
 class InferenceServiceFinding:
+    """One InferenceService: its claims, the registry's answer (made `Ambiguous` by the
+    digest check when the running image is registered more than once) and the verdict on
+    its labels; `digest` is the digest check, None when it is off."""
+
     name: str
     opted_in: bool
     storage_uri: str | None
@@ -128,10 +202,21 @@ class InferenceServiceFinding:
     resolution: Resolution
     verdict: InferenceServiceVerdict
     problems: tuple[str, ...]
+    digest: ImageDigestFinding | None = None
+
+    @property
+    def digest_mismatch(self) -> bool:
+        return self.digest is not None and self.digest.mismatch
 
     @property
     def mismatch(self) -> bool:
-        return self.verdict is not InferenceServiceVerdict.OK
+        """Whether anything is wrong with it: its verdict, or what its pods run."""
+        return self.verdict is not InferenceServiceVerdict.OK or self.digest_mismatch
+
+    @property
+    def mismatches(self) -> int:
+        """The verdict and the digest check count one mismatch each."""
+        return int(self.verdict is not InferenceServiceVerdict.OK) + int(self.digest_mismatch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,11 +305,12 @@ class AuditReport:
     tag_reuse: tuple[TagReuse, ...]
     records: tuple[RecordFinding, ...]
     notes: tuple[str, ...] = field(default=())
+    digest_check: DigestCheck = DigestCheck.OFF
 
     @property
     def mismatches(self) -> int:
         return (
-            sum(finding.mismatch for finding in self.inference_services)
+            sum(finding.mismatches for finding in self.inference_services)
             + sum(finding.mismatch for finding in self.pipeline_runs)
             + len(self.tag_reuse)
             + sum(finding.mismatch for finding in self.records)

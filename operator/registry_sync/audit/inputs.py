@@ -4,6 +4,12 @@ Nothing here writes anywhere: the Kubernetes side is two paged LISTs through the
 client, the registry side the snapshot source's GETs and the InferenceService records'
 GETs. Anything that stops the audit is an `AuditImpossible` whose message says what could
 not be read and what to check.
+
+With the digest check on, it also LISTs the namespace's model pods and, when one of them
+reports a manifest digest, asks the OCI registries once what each live OCI artifact of the
+snapshot names (HEAD requests, through the operator's `ArtifactDigests`, with the pull
+secret read by GET). Neither stops the audit: pods that cannot be listed are a note, and a
+lookup that fails leaves that digest unknown.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -20,10 +26,21 @@ import urllib3.exceptions
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from registry_sync.audit.findings import RegistryInferenceServiceRecord
+from registry_sync.audit.findings import RegistryInferenceServiceRecord, RunningImages
 from registry_sync.audit.registry_records import read_inference_service_records
-from registry_sync.controller.kube_calls import load_api_client
+from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, load_api_client
+from registry_sync.controller.registered_digests import ArtifactDigests
+from registry_sync.controller.settings import RegistrySettings
+from registry_sync.domain.digest_check import (
+    DigestCheck,
+    DigestReason,
+    RegisteredDigest,
+    live_oci_artifacts,
+)
 from registry_sync.domain.metadata import INFERENCE_SERVICES, PIPELINE_RUNS, Resource
+from registry_sync.domain.reference_index import ReferenceIndex
+from registry_sync.domain.references import OciReference
+from registry_sync.domain.running_image import INFERENCE_SERVICE_POD_LABEL, read_pod
 from registry_sync.domain.snapshot import RegistrySnapshot
 from registry_sync.registry.client import RegistryClient
 from registry_sync.registry.errors import RegistryError
@@ -31,6 +48,9 @@ from registry_sync.registry.snapshot_source import RegistrySnapshotSource
 
 PAGE_SIZE: Final = 500
 """Objects per LIST page; a namespace needing more than one page is large (progress shown)."""
+
+MANY_LOOKUPS: Final = 50
+"""Digest lookups from which a progress line says they are under way."""
 
 Progress = Callable[[str], None]
 
@@ -50,6 +70,8 @@ class AuditInputs:
     records: tuple[RegistryInferenceServiceRecord, ...]
     notes: tuple[str, ...]
     read_at_ms: int
+    running: RunningImages | None = field(default=None)
+    """What the digest check reads; None when it is off."""
 
 
 async def read_audit_inputs(
@@ -60,16 +82,28 @@ async def read_audit_inputs(
     ca_file: Path | None,
     kubeconfig: str | None,
     progress: Progress,
+    digests: RegistrySettings | None = None,
 ) -> AuditInputs:
-    """Read the namespace and the registry at once; `AuditImpossible` if either fails."""
+    """Read the namespace and the registry at once; `AuditImpossible` if either fails.
+
+    `digests` carries the digest check's settings (`--digest-check`, `--pull-secret`,
+    `--oci-ca-file`, `--oci-hosts`); None or `off`: no pod and no OCI registry is read.
+    """
     api_client = connect_to_cluster(kubeconfig)
     try:
         api = client.CustomObjectsApi(api_client)
+        kube = KubeObjects(api_client)
         cluster_side = asyncio.to_thread(read_namespace_objects, api, namespace, progress)
         registry_side = read_registry(registry_url, token_file, ca_file, namespace)
         (services, runs, notes), (snapshot, records) = await asyncio.gather(
             cluster_side, registry_side
         )
+        running: RunningImages | None = None
+        if digests is not None and digests.digest_check is not DigestCheck.OFF:
+            running, pods_note = await read_running_images(
+                kube, namespace, snapshot, digests, progress
+            )
+            notes += pods_note
     finally:
         api_client.close()  # type: ignore[no-untyped-call]
     return AuditInputs(
@@ -80,7 +114,93 @@ async def read_audit_inputs(
         records=records,
         notes=notes,
         read_at_ms=int(time.time() * 1000),
+        running=running,
     )
+
+
+async def read_running_images(
+    kube: KubeObjects,
+    namespace: str,
+    snapshot: RegistrySnapshot,
+    settings: RegistrySettings,
+    progress: Progress,
+) -> tuple[RunningImages, tuple[str, ...]]:
+    """The model pods, and what the snapshot's live OCI artifacts name when a pod reports a
+    digest to compare with; the notes to add (pods that could not be listed)."""
+    running, notes = await asyncio.to_thread(read_model_pods, kube, namespace)
+    if running.pods is None or not reports_a_digest(running.pods):
+        return running, notes
+    registered = await look_up_digests(snapshot, settings, kube, namespace, progress)
+    return RunningImages(running.pods, running.pods_problem, registered), notes
+
+
+def read_model_pods(kube: KubeObjects, namespace: str) -> tuple[RunningImages, tuple[str, ...]]:
+    """The namespace's model pods (one LIST on KServe's label), and the note to add when
+    they could not be listed: then every digest says why, and the audit goes on.
+
+    Blocking (the official client): call it through `asyncio.to_thread` from async code.
+    """
+    try:
+        pods = kube.list_model_pods(namespace, INFERENCE_SERVICE_POD_LABEL)
+    except KubeCallError as error:
+        if error.forbidden:
+            problem = (
+                DigestReason.FORBIDDEN,
+                f"the audit's identity may not list pods in {namespace}",
+            )
+            advice = (
+                f"the kubeconfig's user needs list on pods in {namespace}, or give "
+                "--digest-check off"
+            )
+        else:
+            problem = (DigestReason.DIGEST_UNKNOWN, f"pods could not be listed: {error}")
+            advice = "check the API server's health"
+        note = f"pods could not be read: digests not checked ({error}); {advice}"
+        return RunningImages(None, problem), (note,)
+    return RunningImages(tuple(pods)), ()
+
+
+def reports_a_digest(pods: tuple[object, ...]) -> bool:
+    """Whether a running model pod reports a manifest digest: else no digest can be
+    compared, and no OCI registry needs to be asked."""
+    for body in pods:
+        facts = read_pod(body)
+        if (
+            facts is not None
+            and facts.running
+            and any(image.digest is not None for image in facts.model_images)
+        ):
+            return True
+    return False
+
+
+async def look_up_digests(
+    snapshot: RegistrySnapshot,
+    settings: RegistrySettings,
+    kube: KubeObjects,
+    namespace: str,
+    progress: Progress,
+) -> dict[str, RegisteredDigest]:
+    """What each live OCI artifact of `snapshot` names, by canonical reference: asked once
+    each, with the operator's resolver and rules (hosts, pull secret, CA). A failed lookup
+    is an `UnlearnedDigest` saying why; only an unusable `--oci-ca-file` stops the audit."""
+    index = ReferenceIndex.from_snapshot(snapshot)
+    references = {
+        entry.reference.canonical: entry.reference
+        for entry in live_oci_artifacts(index)
+        if isinstance(entry.reference, OciReference)
+    }
+    if len(references) >= MANY_LOOKUPS:
+        progress(f"looking up the digests of {len(references)} image references…")
+    try:
+        digests = ArtifactDigests.from_settings(settings, kube, namespace)
+    except ValueError as error:
+        raise AuditImpossible(str(error)) from None
+    try:
+        await digests.refresh(index)
+        return {canonical: digests.lookup(ref) for canonical, ref in references.items()}
+    finally:
+        await digests.aclose()
 
 
 def connect_to_cluster(kubeconfig: str | None) -> client.ApiClient:

@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from registry_sync.audit.findings import (
+    AUDIT_DIGEST_REASONS,
     AuditReport,
+    ImageDigestFinding,
     InferenceServiceFinding,
     InferenceServiceVerdict,
     LabelClaim,
@@ -48,6 +50,7 @@ def report_document(report: AuditReport, *, registry_url: str | None) -> dict[st
         "settings": {
             "labelPrefix": report.label_keys.prefix,
             "registryName": report.registry_name,
+            "digestCheck": report.digest_check.value,
             "paramNames": {
                 "vllmModelName": names.served_name,
                 "modelName": names.model_name,
@@ -68,6 +71,10 @@ def report_document(report: AuditReport, *, registry_url: str | None) -> dict[st
             "pipelineRuns": _count(PipelineRunVerdict, (f.verdict for f in report.pipeline_runs)),
             "tagReuse": len(report.tag_reuse),
             "inferenceServiceRecords": _count(RecordVerdict, (f.verdict for f in report.records)),
+            "digests": _count(
+                AUDIT_DIGEST_REASONS,
+                (f.digest.reason for f in report.inference_services if f.digest is not None),
+            ),
         },
         "inferenceServices": [_service_document(f) for f in report.inference_services],
         "pipelineRuns": [_run_document(f) for f in report.pipeline_runs],
@@ -134,8 +141,21 @@ def _service_document(finding: InferenceServiceFinding) -> dict[str, Any]:
             "modelArtifactId": resolution.artifact_id,
             "candidates": [_candidate_document(c) for c in resolution.candidates],
         },
+        "digest": _digest_document(finding.digest) if finding.digest is not None else None,
         "verdict": finding.verdict.value,
         "problems": list(finding.problems),
+    }
+
+
+def _digest_document(digest: ImageDigestFinding) -> dict[str, Any]:
+    return {
+        "status": digest.status,
+        "reason": digest.reason,
+        "message": digest.message,
+        "runningDigest": digest.running_digest,
+        "registeredDigest": digest.registered_digest,
+        "unverifiedCandidates": list(digest.unverified),
+        "mismatch": digest.mismatch,
     }
 
 
@@ -198,9 +218,9 @@ _SERVICE_COLUMNS: Final = (
     ("NAME", 30),
     ("OPTED IN", 8),
     ("VLLM NAME", 26),
-    ("LABELS M/V", 14),
+    ("LABELS M/V", 13),
     ("REGISTRY M/V", 16),
-    ("VERDICT", 16),
+    ("VERDICT", 17),  # the longest digest reason shown there: RolloutInProgress
 )
 _RUN_COLUMNS: Final = (
     ("NAME", 34),
@@ -269,13 +289,24 @@ def _service_cells(service: InferenceServiceFinding) -> list[str]:
             if resolution.model_version_id is not None
             else resolution.outcome.value
         ),
-        service.verdict.value,
+        _shown_verdict(service),
     ]
+
+
+def _shown_verdict(service: InferenceServiceFinding) -> str:
+    """The first thing wrong: the verdict, else the digest check's reason, else ok (the
+    details under the row list everything)."""
+    digest = service.digest
+    if service.verdict is InferenceServiceVerdict.OK and digest is not None and digest.mismatch:
+        return digest.reason
+    return service.verdict.value
 
 
 def _service_details(service: InferenceServiceFinding) -> list[str]:
     lines = _wrapped(f"deployed: {service.storage_uri or '(no storage URI)'}", "")
-    if service.verdict is InferenceServiceVerdict.OK:
+    if service.digest is not None:
+        lines += _wrapped(_digest_line(service.digest), "")
+    if not service.mismatch:
         return lines
     model, version, _ = service.labels.all()
     lines += _wrapped(
@@ -296,6 +327,23 @@ def _service_details(service: InferenceServiceFinding) -> list[str]:
     for problem in service.problems:
         lines += _wrapped(problem, "! ")
     return lines
+
+
+def _digest_line(digest: ImageDigestFinding) -> str:
+    """`digest REASON: running …, registered …` (registered only when it differs), and the
+    condition's message when the digests do not tell the story; never a mismatch's
+    message, which its problem line (`!`) gives."""
+    said: list[str] = []
+    if digest.running_digest is not None:
+        said.append(f"running {digest.running_digest}")
+    if digest.registered_digest not in (None, digest.running_digest):
+        said.append(f"registered {digest.registered_digest}")
+    if not digest.mismatch and (digest.status != "True" or not said):
+        said.append(digest.message)
+    if digest.unverified:
+        count = len(digest.unverified)
+        said.append(f"the digest of {count} other artifact{'s' if count > 1 else ''} is unknown")
+    return f"digest {digest.reason}" + (": " + ", ".join(said) if said else "")
 
 
 def _run_cells(run: PipelineRunFinding) -> list[str]:
@@ -329,8 +377,13 @@ def _summary_lines(report: AuditReport) -> list[str]:
     if report.clean:
         return ["RESULT: no mismatches"]
     parts: list[str] = []
+    services = report.inference_services
     for kind, verdicts in (
-        ("InferenceServices", [f.verdict.value for f in report.inference_services if f.mismatch]),
+        (
+            "InferenceServices",
+            [f.verdict.value for f in services if f.verdict is not InferenceServiceVerdict.OK]
+            + [f.digest.reason for f in services if f.digest is not None and f.digest.mismatch],
+        ),
         ("PipelineRuns", [f.verdict.value for f in report.pipeline_runs if f.mismatch]),
         ("registry records", [f.verdict.value for f in report.records if f.mismatch]),
     ):

@@ -15,16 +15,23 @@ Rules (docs/audit.md):
   configured param names, or an `inference_service_name` param beside one of them. Its
   target is the label's InferenceService, else the `inference_service_name` param's.
 - Every verdict other than `ok` (and `unjudged` for registry records) is a mismatch.
+- With the digest check on, every InferenceService's answer is also judged against what
+  its pods run, as the operator judges it (`domain.reconcile.judge_running_digest`): the
+  same image registered twice makes the answer `Ambiguous` (verdict `ambiguous`), and
+  whatever would make the operator's `Ready` False (`TagMoved`, `RolloutInProgress`; a
+  digest not known in `enforce`) is a mismatch of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from registry_sync.audit.findings import (
     _VERDICT_OF_OUTCOME,
     AuditReport,
     ClaimState,
+    ImageDigestFinding,
     InferenceServiceFinding,
     InferenceServiceVerdict,
     LabelClaim,
@@ -32,11 +39,13 @@ from registry_sync.audit.findings import (
     RecordFinding,
     RecordVerdict,
     RegistryInferenceServiceRecord,
+    RunningImages,
     TagReuse,
 )
 from registry_sync.audit.pipeline_run_verdicts import _judge_pipeline_run, is_model_testing_run
 from registry_sync.domain.answer import Candidate, Outcome, Resolution
 from registry_sync.domain.binding import expected_labels
+from registry_sync.domain.digest_check import DigestCheck, DigestFinding, RegisteredDigests
 from registry_sync.domain.inference_service import (
     InferenceServiceFacts,
     StorageUri,
@@ -44,8 +53,15 @@ from registry_sync.domain.inference_service import (
 )
 from registry_sync.domain.metadata import LabelKeys
 from registry_sync.domain.params import ParamNames
+from registry_sync.domain.reconcile import (
+    BindingRules,
+    RegistryView,
+    WhatRuns,
+    judge_running_digest,
+)
 from registry_sync.domain.reference_index import IndexedArtifact, ReferenceIndex
 from registry_sync.domain.resolution import candidates_of, id_order, resolve
+from registry_sync.domain.running_image import PodFacts, read_pod
 from registry_sync.domain.snapshot import RegistrySnapshot
 
 
@@ -61,19 +77,28 @@ def audit_namespace(
     registry_name: str | None = None,
     now_ms: int = 0,
     notes: Sequence[str] = (),
+    digest_check: DigestCheck = DigestCheck.OFF,
+    running: RunningImages | None = None,
 ) -> AuditReport:
     """Judge every InferenceService and model-testing PipelineRun of one namespace.
 
     `records` are the registry's InferenceService records of the serving environment named
-    after the namespace. Objects are reported in name order; bodies that are not
-    InferenceServices or PipelineRuns at all are judged as best they can be, never raised on.
+    after the namespace. Unless `digest_check` is off, every InferenceService's answer is
+    judged against `running` (no `running`: pods not read). Objects are reported in name
+    order; bodies that are not InferenceServices, PipelineRuns or pods at all are judged as
+    best they can be, never raised on.
     """
     keys = keys or LabelKeys()
     param_names = param_names or ParamNames()
     index = ReferenceIndex.from_snapshot(snapshot)
+    digests = (
+        None
+        if digest_check is DigestCheck.OFF
+        else _DigestContext.of(digest_check, running or RunningImages(None), index, keys)
+    )
     services = sorted(
         (
-            _judge_inference_service(body, index, keys, registry_name, now_ms)
+            _judge_inference_service(body, index, keys, registry_name, now_ms, digests)
             for body in inference_services
         ),
         key=lambda finding: finding.name,
@@ -101,10 +126,52 @@ def audit_namespace(
             for record in sorted(records, key=lambda r: (r.name, id_order(r.id)))
         ),
         notes=tuple(notes),
+        digest_check=digest_check,
     )
 
 
 # -- InferenceServices -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _DigestContext:
+    """What every InferenceService's digest check shares, built once per audit: the rules,
+    the registry view, the pods by InferenceService (None: not read) and what the
+    registry's live OCI artifacts name."""
+
+    rules: BindingRules
+    registry: RegistryView
+    pods: Mapping[str, tuple[PodFacts, ...]] | None
+    pods_problem: tuple[str, str]
+    registered: RegisteredDigests
+
+    @classmethod
+    def of(
+        cls, mode: DigestCheck, running: RunningImages, index: ReferenceIndex, keys: LabelKeys
+    ) -> _DigestContext:
+        pods: dict[str, list[PodFacts]] | None = None
+        if running.pods is not None:
+            pods = {}
+            for body in running.pods:
+                facts = read_pod(body)
+                if facts is not None:
+                    pods.setdefault(facts.inference_service, []).append(facts)
+        return cls(
+            BindingRules(keys=keys, digest_check=mode),
+            # The audit judges a snapshot it has just read: current by definition.
+            RegistryView(index, current=True),
+            None if pods is None else {name: tuple(found) for name, found in pods.items()},
+            running.pods_problem,
+            RegisteredDigests.of(index, running.lookup),
+        )
+
+    def judge(self, name: str, resolution: Resolution, now_ms: int) -> DigestFinding:
+        runs = WhatRuns(
+            None if self.pods is None else self.pods.get(name, ()),
+            self.pods_problem,
+            self.registered,
+        )
+        return judge_running_digest(resolution, self.registry, self.rules, runs, now_ms)
 
 
 def _judge_inference_service(
@@ -113,14 +180,23 @@ def _judge_inference_service(
     keys: LabelKeys,
     registry_name: str | None,
     now_ms: int,
+    digests: _DigestContext | None,
 ) -> InferenceServiceFinding:
     facts = read_inference_service(body, keys)
     resolution = resolve(
         facts.deployed.storage, index, snapshot_current=True, now_ms=now_ms, pin=facts.pin
     )
+    digest: ImageDigestFinding | None = None
+    if digests is not None:
+        judged = digests.judge(facts.name, resolution, now_ms)
+        resolution = judged.resolution  # Ambiguous when the running image is registered twice
+        digest = _digest_finding(judged)
     expected = expected_labels(resolution, keys, registry_name)
     claims = _label_claims(facts, expected, keys, index.snapshot)
     verdict = _inference_service_verdict(resolution, claims)
+    problems = _inference_service_problems(verdict, resolution, claims, index.snapshot)
+    if digest is not None and digest.mismatch_message is not None:
+        problems += (digest.mismatch_message,)
     return InferenceServiceFinding(
         name=facts.name,
         opted_in=facts.opted_in,
@@ -129,7 +205,25 @@ def _judge_inference_service(
         labels=claims,
         resolution=resolution,
         verdict=verdict,
-        problems=_inference_service_problems(verdict, resolution, claims, index.snapshot),
+        problems=problems,
+        digest=digest,
+    )
+
+
+def _digest_finding(judged: DigestFinding) -> ImageDigestFinding | None:
+    """The operator's digest decision as the audit shows it: a mismatch exactly when it
+    would make the binding's Ready False."""
+    condition = judged.condition
+    if condition is None:  # the check is off
+        return None
+    return ImageDigestFinding(
+        status=condition["status"],
+        reason=condition["reason"],
+        message=condition["message"],
+        running_digest=judged.running_digest,
+        registered_digest=judged.registered_digest,
+        unverified=judged.unverified,
+        mismatch_message=None if judged.blocker is None else judged.blocker[1],
     )
 
 

@@ -109,11 +109,12 @@ class ArtifactDigests:
         """What the cache knows now, for `index` (no I/O; one build per index and refresh)."""
         if self._view is not None and self._view[:2] == (id(index), self._generation):
             return self._view[2]
-        view = RegisteredDigests.of(index, self._lookup)
+        view = RegisteredDigests.of(index, self.lookup)
         self._view = (id(index), self._generation, view)
         return view
 
-    def _lookup(self, reference: OciReference) -> RegisteredDigest:
+    def lookup(self, reference: OciReference) -> RegisteredDigest:
+        """What the cache knows of `reference` now, as the digest check reads it (no I/O)."""
         cached = self._cache.lookup(reference, self._clock())
         if cached is None:
             return UnlearnedDigest(

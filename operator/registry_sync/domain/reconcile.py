@@ -170,7 +170,7 @@ def judge_runs(
 ) -> Judged:
     """The checks of what runs: the pods' digest against the answer, then the name vLLM
     serves against the one runs are given."""
-    digest = _judge_digest(facts, resolution, registry, rules, runs, now_ms)
+    digest = judge_running_digest(resolution, registry, rules, runs, now_ms)
     finding = (
         None
         if runs.served is None
@@ -180,14 +180,18 @@ def judge_runs(
     return Judged(digest.resolution, (digest.as_check(), served))
 
 
-def _judge_digest(
-    facts: InferenceServiceFacts,
+def judge_running_digest(
     resolution: Resolution,
     registry: RegistryView,
     rules: BindingRules,
     runs: WhatRuns,
     now_ms: int,
 ) -> DigestFinding:
+    """The digest check of one answer against what its pods run (`rules.digest_check`).
+
+    Pods that could not be read (`runs.pods` None) make the digest not knowable, under
+    `runs.pods_problem`'s reason. Pure; `judge_runs` and the audit both decide through it.
+    """
     if rules.digest_check is DigestCheck.OFF:
         return DigestFinding(resolution)
     image: RunningImage

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -30,6 +31,12 @@ READ_ONLY_RULES = [
         "verbs": ["get", "list", "watch"],
     },
     {"apiGroups": ["tekton.dev"], "resources": ["pipelineruns"], "verbs": ["get", "list", "watch"]},
+]
+PULL_SECRET = "model-images"
+# What the digest check adds: the model pods, and the one Secret named by --pull-secret.
+DIGEST_RULES = [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [PULL_SECRET], "verbs": ["get"]},
 ]
 
 
@@ -58,8 +65,34 @@ async def seed_ids(dev_registry: RunningRegistry) -> SeedIds:
 @pytest.fixture
 def auditor(kube: Cluster, namespace: str, tmp_path: Path) -> Auditor:
     """A kubeconfig for a ServiceAccount that may only read InferenceServices and PipelineRuns."""
+    return read_only_auditor(kube, namespace, tmp_path, READ_ONLY_RULES)
+
+
+@pytest.fixture
+def digest_auditor(kube: Cluster, namespace: str, tmp_path: Path) -> Auditor:
+    """A read-only ServiceAccount that may also list pods and get the pull secret."""
+    auditor = read_only_auditor(kube, namespace, tmp_path, READ_ONLY_RULES + DIGEST_RULES)
+    pods = client.CoreV1Api(kube.client_for_token(auditor.token))
+
+    def may_list_pods() -> bool:
+        try:
+            pods.list_namespaced_pod(namespace)
+        except ApiException as error:
+            if error.status == 403:
+                return False
+            raise
+        return True
+
+    kube.wait_for(may_list_pods, description=f"{AUDITOR} may list pods in {namespace}")
+    return auditor
+
+
+def read_only_auditor(
+    kube: Cluster, namespace: str, tmp_path: Path, rules: list[dict[str, Any]]
+) -> Auditor:
+    """A ServiceAccount granted `rules`, once it may list InferenceServices and PipelineRuns."""
     kube.create_service_account(namespace, AUDITOR)
-    kube.grant(namespace, AUDITOR, READ_ONLY_RULES)
+    kube.grant(namespace, AUDITOR, rules)
     token = kube.create_token(namespace, AUDITOR)
     reader = client.CustomObjectsApi(kube.client_for_token(token))
 

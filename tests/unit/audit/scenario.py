@@ -151,3 +151,39 @@ def labelled_run(
 ) -> dict[str, Any]:
     """A model-testing run opted in by the label, targeting `target`."""
     return pipeline_run(params=params, labels={TARGET_LABEL: target})
+
+
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+
+
+def model_pod(
+    name: str = f"{ISVC}-predictor-0",
+    *,
+    inference_service: str = ISVC,
+    image: str = DEPLOYED_URI.removeprefix("oci://"),
+    digest: str | None = DIGEST_A,
+    phase: str = "Running",
+) -> dict[str, Any]:
+    """A model pod as the kubelet leaves it: KServe's label, a ModelCar container whose
+    `imageID` carries `digest` (containerd's `repository@digest`; None: a bare config id)."""
+    repository = image.split("@", 1)[0].rsplit(":", 1)[0]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": {"serving.kserve.io/inferenceservice": inference_service},
+        },
+        "status": {
+            "phase": phase,
+            "containerStatuses": [
+                {
+                    "name": "modelcar",
+                    "image": image,
+                    "imageID": f"{repository}@{digest}" if digest else "sha256:" + "c" * 64,
+                }
+            ],
+        },
+    }

@@ -27,6 +27,10 @@ def no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         "CA_FILE",
         "LABEL_PREFIX",
         "PARAM_NAMES",
+        "DIGEST_CHECK",
+        "PULL_SECRET",
+        "OCI_CA_FILE",
+        "OCI_HOSTS",
     ):
         monkeypatch.delenv(f"REGISTRY_SYNC_{variable}", raising=False)
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
@@ -79,6 +83,10 @@ def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
         ("token_file", "/no/such/token"),
         ("label_prefix", "UPPER.case"),
         ("param_names", "a,a,b"),
+        ("digest_check", "sometimes"),
+        ("pull_secret", "Not A Secret"),
+        ("oci_ca_file", "/no/such/ca.pem"),
+        ("oci_hosts", "quay.io/path"),
     ],
 )
 def test_each_setting_is_validated(setting: str, value: str) -> None:
@@ -142,3 +150,24 @@ def test_registry_sync_offers_the_audit_command() -> None:
 
     assert result.exit_code == 0
     assert "Usage: registry-sync audit" in result.stdout
+
+
+def test_the_digest_check_settings_are_those_of_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_SYNC_DIGEST_CHECK", "enforce")
+
+    settings = load_audit_settings(pull_secret="model-images", oci_hosts="quay.io")
+    default = load_audit_settings(digest_check="report")
+
+    assert (settings.digest_check, settings.pull_secret, settings.oci_hosts) == (
+        "enforce",
+        "model-images",
+        "quay.io",
+    )
+    assert (default.digest_check, default.oci_hosts) == ("report", "*")
+
+
+def test_the_digest_check_flags_are_offered() -> None:
+    result = CliRunner().invoke(audit, ["--help"])
+
+    for flag in ("--digest-check", "--pull-secret", "--oci-ca-file", "--oci-hosts"):
+        assert flag in result.stdout

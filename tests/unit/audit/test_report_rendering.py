@@ -91,6 +91,7 @@ def test_an_inference_service_entry_has_the_documented_keys() -> None:
         "vllmModelName",
         "labels",
         "registry",
+        "digest",
         "verdict",
         "problems",
     ]
