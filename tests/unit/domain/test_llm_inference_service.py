@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from registry_sync.domain.answer import Outcome
+from registry_sync.domain.answer import Outcome, Resolution
+from registry_sync.domain.digest_check import DigestCheck
 from registry_sync.domain.inference_service import (
     MissingStorageUri,
     ServedName,
@@ -22,6 +23,7 @@ from registry_sync.domain.llm_inference_service import (
     read_llm_storage,
 )
 from registry_sync.domain.metadata import DeploymentKind, LabelKeys
+from registry_sync.domain.reconcile import BindingRules, RegistryView, WhatRuns, judge_runs
 from registry_sync.domain.resolution import resolve
 from unit.domain.strategies import json_values
 
@@ -141,3 +143,33 @@ def test_reading_never_raises(body: object) -> None:
     facts = read_llm_inference_service({"spec": {"model": body}, "metadata": body}, LabelKeys())
     assert facts.kind is DeploymentKind.LLM_INFERENCE_SERVICE
     read_llm_inference_service(body, LabelKeys())
+
+
+@pytest.mark.parametrize(
+    ("mode", "blocks"), [(DigestCheck.REPORT, False), (DigestCheck.ENFORCE, True)]
+)
+def test_its_pods_digest_is_unknown_not_supported_for_kind(mode: DigestCheck, blocks: bool) -> None:
+    facts = read_llm_inference_service(llmisvc({"model": {"uri": URI}}), LabelKeys())
+    resolution = Resolution(
+        Outcome.RESOLVED,
+        "one live version",
+        storage_uri=URI,
+        registered_model_id="1",
+        registered_model_name="Granite",
+        model_version_id="2",
+        model_version_name="v1",
+        artifact_id="3",
+    )
+
+    judged = judge_runs(
+        facts, resolution, RegistryView(None, current=True), BindingRules(digest_check=mode),
+        WhatRuns(), now_ms=0,
+    )  # fmt: skip
+
+    digest = judged.checks[0]
+    assert digest.condition is not None
+    assert (digest.condition["status"], digest.condition["reason"]) == (
+        "Unknown",
+        "NotSupportedForKind",
+    )
+    assert (digest.blocker is not None) is blocks
