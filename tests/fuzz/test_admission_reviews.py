@@ -48,7 +48,12 @@ from registry_sync.controller.settings import OperatorSettings, WebhookMode
 from registry_sync.domain.admission import BindingView
 from registry_sync.domain.binding import CorrectionHistory, GitOpsPolicy, decide_binding
 from registry_sync.domain.inference_service import read_inference_service
-from registry_sync.domain.metadata import TARGET_LABEL, VERSION_ANNOTATION, LabelKeys
+from registry_sync.domain.metadata import (
+    TARGET_LABEL,
+    VERSION_ANNOTATION,
+    DeploymentKind,
+    LabelKeys,
+)
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.replacement import Cancel, Leave, Replace, decide_without_webhook
 from registry_sync.domain.resolution import resolve
@@ -103,7 +108,7 @@ def _book() -> tuple[BindingBook, dict[str, BindingView]]:
     entries = [_entry(seed_inference_service(), True), _entry(not_ready, False)]
     for entry in entries:
         book._entries[entry.facts.name] = entry  # filled as the reconciler's `put` does
-    book.note_unmanaged(UNMANAGED, True)
+    book.note_unmanaged(DeploymentKind.INFERENCE_SERVICE, UNMANAGED, True)
     views = {entry.facts.name: binding_view(entry) for entry in entries}
     assert views[INFERENCE_SERVICE_NAME].ready and not views[AMBIGUOUS].ready
     return book, views

@@ -406,7 +406,11 @@ def install_project_crds(cluster: Cluster, *, only_missing: bool) -> list[str]:
     """Install the project's test CRDs (and ModelBinding's when it exists); return the
     names installed. `only_missing` leaves CRDs an existing cluster already has alone."""
     chosen: list[dict[str, Any]] = []
-    sources = [MANIFESTS / "inferenceservice-crd.yaml", MANIFESTS / "pipelinerun-crd.yaml"]
+    sources = [
+        MANIFESTS / "inferenceservice-crd.yaml",
+        MANIFESTS / "llminferenceservice-crd.yaml",
+        MANIFESTS / "pipelinerun-crd.yaml",
+    ]
     for source in sources:
         for document in load_documents(source.read_text()):
             if only_missing and cluster.has_crd(document["metadata"]["name"]):
@@ -469,11 +473,19 @@ def install_spec_immutable_policy(cluster: Cluster, timeout: float = 30.0) -> No
 
 
 def upstream_crd_documents() -> list[dict[str, Any]]:
-    """The real KServe (full) and Tekton CRDs, read from the third-party folder, with
-    Tekton's conversion webhook replaced by `strategy: None` in memory."""
-    kserve = require_upstream_file("crds/kserve-inferenceservices-full.yaml")
-    tekton = require_upstream_file("crds/tekton-pipelineruns.yaml")
-    documents = load_documents(kserve.read_text()) + load_documents(tekton.read_text())
+    """The real KServe (full InferenceService, LLMInferenceService) and Tekton CRDs, read
+    from the third-party folder, with Tekton's conversion webhook replaced by
+    `strategy: None` in memory."""
+    files = (
+        "crds/kserve-inferenceservices-full.yaml",
+        "crds/kserve-llminferenceservices.yaml",
+        "crds/tekton-pipelineruns.yaml",
+    )
+    documents = [
+        document
+        for file in files
+        for document in load_documents(require_upstream_file(file).read_text())
+    ]
     for document in documents:
         if document["metadata"]["name"] == PIPELINE_RUN_CRD:
             # Tekton's webhook Service does not exist here; without this every read fails.

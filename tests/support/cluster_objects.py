@@ -111,6 +111,9 @@ class CustomResource:
 INFERENCE_SERVICES = CustomResource(
     "serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"
 )
+LLM_INFERENCE_SERVICES = CustomResource(
+    "serving.kserve.io", "v1alpha2", "llminferenceservices", "LLMInferenceService"
+)
 PIPELINE_RUNS = CustomResource("tekton.dev", "v1", "pipelineruns", "PipelineRun")
 PIPELINE_RUNS_V1BETA1 = CustomResource("tekton.dev", "v1beta1", "pipelineruns", "PipelineRun")
 
@@ -184,3 +187,27 @@ def owner_reference(
     if block_owner_deletion:
         reference["blockOwnerDeletion"] = True
     return reference
+
+
+def llm_inference_service(
+    name: str,
+    namespace: str,
+    uri: str,
+    *,
+    served_name: str | None = None,
+    lora_adapters: tuple[str, ...] = (),
+    opted_in: bool = True,
+) -> dict[str, Any]:
+    """An LLMInferenceService (v1alpha2) deploying `uri`, served as `served_name` when given."""
+    model: dict[str, Any] = {"uri": uri}
+    if served_name is not None:
+        model["name"] = served_name
+    if lora_adapters:
+        model["lora"] = {"adapters": [{"uri": adapter} for adapter in lora_adapters]}
+    annotations = {"registry-sync.io/enabled": "true"} if opted_in else {}
+    return {
+        "apiVersion": LLM_INFERENCE_SERVICES.api_version,
+        "kind": LLM_INFERENCE_SERVICES.kind,
+        "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+        "spec": {"model": model},
+    }

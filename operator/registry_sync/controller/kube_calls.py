@@ -110,10 +110,15 @@ class KubeObjects:
             raise KubeCallError("listing InferenceServices in", namespace, error) from None
         return _items(result)
 
-    def patch_inference_service_labels(
-        self, ref: ObjectRef, labels: Mapping[str, str | None], resource_version: str | None
+    def patch_labels(
+        self,
+        resource: Resource,
+        ref: ObjectRef,
+        labels: Mapping[str, str | None],
+        resource_version: str | None,
     ) -> dict[str, Any]:
-        """Merge-patch labels only (spec is atomic in KServe's CRD: never touch it).
+        """Merge-patch the labels of a `resource` object (an InferenceService or an
+        LLMInferenceService) and nothing else (spec is atomic in KServe's CRDs: never touch it).
 
         With a resource version the patch applies only to the object the decision was made
         from; a 409 then means "look again", never "apply anyway".
@@ -123,16 +128,16 @@ class KubeObjects:
             metadata["resourceVersion"] = resource_version
         try:
             result = self._custom.patch_namespaced_custom_object(
-                INFERENCE_SERVICES.group,
-                INFERENCE_SERVICES.version,
+                resource.group,
+                resource.version,
                 ref.namespace,
-                INFERENCE_SERVICES.plural,
+                resource.plural,
                 ref.name,
                 {"metadata": metadata},
                 _content_type=MERGE_PATCH,
             )
         except _API_FAILURES as error:
-            raise KubeCallError("patching labels of InferenceService", str(ref), error) from None
+            raise KubeCallError(f"patching labels of {resource.kind}", str(ref), error) from None
         return _object(result)
 
     def find_binding(self, ref: ObjectRef) -> dict[str, Any] | None:
@@ -279,6 +284,25 @@ class KubeObjects:
             raise KubeCallError(
                 "listing model pods in", namespace, urllib3.exceptions.HTTPError(str(error))
             ) from None
+
+    def serves(self, resource: Resource) -> bool:
+        """Whether the apiserver serves `resource` at its version (one discovery GET of the
+        group version's resource list; 404 when the version is not served at all)."""
+        path = f"/apis/{resource.group}/{resource.version}"
+        try:
+            response = self._custom.get_api_resources(
+                resource.group, resource.version, _preload_content=False
+            )
+            listed = _object(_raw_json(response)).get("resources")
+        except _API_FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
+                return False
+            raise KubeCallError("discovering", path, error) from None
+        except ValueError:
+            return False
+        return isinstance(listed, list) and any(
+            isinstance(item, dict) and item.get("name") == resource.plural for item in listed
+        )
 
     def may(self, namespace: str, verb: str, resource: str) -> bool:
         """Whether this client may `verb` `resource` (core group) in the namespace: asked

@@ -6,12 +6,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from registry_sync.controller.binding_book import BindingBook, BindingEntry
+from registry_sync.controller.binding_book import BindingBook, BindingEntry, RunTarget
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.domain.admission import (
     AdmissionDecision,
     Admitted,
     BindingView,
+    clash_view,
     decide_admission,
 )
 from registry_sync.domain.params import ParamNames
@@ -44,18 +45,21 @@ class PipelineRunAdmission:
         return await self._book.wait_primed(timeout_s)
 
     async def target_binding(self, run: Mapping[str, Any]) -> tuple[BindingView | None, bool]:
-        """The binding of the run's target, and whether the target exists unmanaged.
+        """The binding of the run's target, of whichever kind, and whether the target exists
+        unmanaged. A name two kinds use is a binding that is not Ready (`NameClash`).
 
         A target not resolved yet (applied together with the run) is waited for briefly.
         """
-        target = label_target(run)
-        if target is None:
+        name = label_target(run)
+        if name is None:
             return None, False
-        entry = self._book.get(target)
-        if _unresolved(entry) and not self._book.is_unmanaged(target):
-            entry = await self._book.wait_for(target, self._binding_wait_s)
-        view = binding_view(entry) if entry is not None else None
-        return view, self._book.is_unmanaged(target)
+        target = self._book.target(name)
+        if _unresolved(target):
+            target = await self._book.wait_for(name, self._binding_wait_s)
+        if target.clash is not None:
+            return clash_view(target.clash), target.unmanaged
+        view = binding_view(target.entry) if target.entry is not None else None
+        return view, target.unmanaged
 
     async def review(self, run: Mapping[str, Any]) -> AdmissionDecision:
         started = time.perf_counter()
@@ -72,14 +76,17 @@ class PipelineRunAdmission:
         return decision
 
 
-def _unresolved(entry: BindingEntry | None) -> bool:
-    return entry is None or entry.resolution is None
+def _unresolved(target: RunTarget) -> bool:
+    if target.clash is not None or target.unmanaged:
+        return False
+    return target.entry is None or target.entry.resolution is None
 
 
 def binding_view(entry: BindingEntry) -> BindingView:
     resolution = entry.resolution
     return BindingView(
         inference_service=entry.facts.name,
+        kind=entry.facts.kind.value,
         ready=entry.ready,
         reason=entry.ready_reason,
         message=entry.ready_message,

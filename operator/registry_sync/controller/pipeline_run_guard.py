@@ -114,8 +114,11 @@ class PipelineRunGuard:
         await self._event(body, "Normal", "Replaced", action.message)
 
     def _last_ready(self, body: Mapping[str, Any]) -> LastReady | None:
-        target = label_target(body)
-        period = self._book.last_ready(target) if target is not None else None
+        name = label_target(body)
+        target = self._book.target(name) if name is not None else None
+        if target is None or target.entry is None:
+            return None  # no target, or a name clash: no answer was ever right for it
+        period = self._book.last_ready(target.entry.facts.kind, target.entry.facts.name)
         if period is None:
             return None
         return LastReady(binding_view(period.entry), period.ended_at_ms)

@@ -1,4 +1,5 @@
-"""Applies the domain core's decisions about InferenceServices to the cluster.
+"""Applies the domain core's decisions about deployments (InferenceServices and
+LLMInferenceServices) to the cluster.
 
 The shell around `reconcile_step` (domain/reconcile.py): for one event it gathers what the
 book knows, asks the core once (and at most once more, after the refresh or the refused
@@ -39,8 +40,16 @@ from registry_sync.domain.inference_service import (
     is_opted_in,
     read_inference_service,
 )
-from registry_sync.domain.metadata import INFERENCE_SERVICES, LabelKeys, new_model_binding
+from registry_sync.domain.llm_inference_service import read_llm_inference_service
+from registry_sync.domain.metadata import (
+    INFERENCE_SERVICES,
+    DeploymentKind,
+    LabelKeys,
+    Resource,
+    new_model_binding,
+)
 from registry_sync.domain.model_binding import as_stored, read_model_binding
+from registry_sync.domain.name_clash import NameClash, find_name_clash
 from registry_sync.domain.reconcile import (
     BindingRules,
     Decided,
@@ -78,6 +87,14 @@ class ReconcilerConfig:
     names: NamePolicy = DEFAULT_NAME_POLICY
     digest_check: DigestCheck = DigestCheck.OFF
     served_name_check: ServedNameCheck = ServedNameCheck.OFF
+    # The LLMInferenceService version the cluster serves (None: the CRD is absent).
+    llm_inference_services: Resource | None = None
+
+    def resource_of(self, kind: DeploymentKind) -> Resource:
+        """Where objects of `kind` are patched and named in Events."""
+        if kind is DeploymentKind.INFERENCE_SERVICE or self.llm_inference_services is None:
+            return INFERENCE_SERVICES
+        return self.llm_inference_services
 
     @property
     def rules(self) -> BindingRules:
@@ -114,7 +131,8 @@ CHANGED = _Changed()
 
 
 class InferenceServiceReconciler:
-    """Keeps each opted-in InferenceService's labels and ModelBinding in line with the registry."""
+    """Keeps each opted-in deployment's labels and ModelBinding in line with the registry:
+    InferenceServices and LLMInferenceServices alike, told apart by `facts.kind`."""
 
     def __init__(
         self,
@@ -174,18 +192,38 @@ class InferenceServiceReconciler:
 
     async def on_inference_service(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """One watch event of an InferenceService (any, opted in or not)."""
-        facts = read_inference_service(body, self._config.keys)
+        await self._on_deployment(event_type, read_inference_service(body, self._config.keys))
+
+    async def on_llm_inference_service(
+        self, event_type: str | None, body: Mapping[str, Any]
+    ) -> None:
+        """One watch event of an LLMInferenceService (any, opted in or not)."""
+        facts = read_llm_inference_service(body, self._config.keys)
+        await self._on_deployment(event_type, facts)
+
+    async def _on_deployment(self, event_type: str | None, facts: InferenceServiceFacts) -> None:
         if not facts.name:
             return
+        # One lock per name, whatever the kind: a name clash is decided under it.
         async with self._lock(facts.name):
-            self._book.note_unmanaged(facts.name, event_type != "DELETED" and not facts.opted_in)
+            kinds_before = self._book.kinds_using(facts.name)
+            self._book.note_unmanaged(
+                facts.kind, facts.name, event_type != "DELETED" and not facts.opted_in
+            )
             if event_type == "DELETED":
                 # The ModelBinding goes with its owner (garbage collection).
-                await self._book.forget(facts.name)
+                await self._book.forget(facts.kind, facts.name)
             elif not facts.opted_in:
                 await self._stop_managing(facts)
             else:
                 await self._reconcile(facts)
+            if self._book.kinds_using(facts.name) != kinds_before:
+                # A clash began or ended: the other kind's binding must say so now (its own
+                # next event may be far away).
+                for kind in DeploymentKind:
+                    other = self._book.get(kind, facts.name) if kind is not facts.kind else None
+                    if other is not None:
+                        await self._reconcile(other.facts)
         if event_type == "DELETED" and not self._lock(facts.name).locked():
             self._locks.pop(facts.name, None)  # per-object state ends with the object
 
@@ -197,15 +235,23 @@ class InferenceServiceReconciler:
         """
         registry = self._registry_view()
         for entry in self._book:
-            name = entry.facts.name
+            name, kind = entry.facts.name, entry.facts.kind
             async with self._lock(name):
-                current = self._book.get(name)
+                current = self._book.get(kind, name)
                 if current is None:
                     continue
                 now_ms = self._now_ms()
                 fresh = answer_for(current.facts, current.resolution, registry, now_ms)
                 runs = await self._what_runs(current.facts, registry)
-                judged = judge_runs(current.facts, fresh, registry, self._rules, runs, now_ms)
+                judged = judge_runs(
+                    current.facts,
+                    fresh,
+                    registry,
+                    self._rules,
+                    runs,
+                    now_ms,
+                    clash=self._name_clash(current.facts),
+                )
                 pending = current.write_failed or (
                     current.ready_reason == Reason.GITOPS_CONFLICT.value
                 )
@@ -227,7 +273,8 @@ class InferenceServiceReconciler:
         if name is None or self._rules.digest_check is DigestCheck.OFF:
             return
         async with self._lock(name):
-            current = self._book.get(name)
+            # KServe's InferenceService label: the pods of an InferenceService.
+            current = self._book.get(DeploymentKind.INFERENCE_SERVICE, name)
             if current is not None:
                 await self._reconcile(current.facts)
 
@@ -262,7 +309,7 @@ class InferenceServiceReconciler:
             else RegisteredDigests.nothing()
         )
         served = await self._served(facts)
-        if self._pods.book is None:
+        if self._pods.book is None or facts.kind is not DeploymentKind.INFERENCE_SERVICE:
             return WhatRuns(None, self._pods.problem, digests, served)
         return WhatRuns(self._pods.book.pods_of(facts.name), digests=digests, served=served)
 
@@ -293,12 +340,18 @@ class InferenceServiceReconciler:
             runs=runs,
             refreshed=True,
             label_patch_error=label_patch_error,
+            clash=self._name_clash(facts),
         )
         assert isinstance(step, Decided), "the core asked for a second I/O step"
         return step
 
+    def _name_clash(self, facts: InferenceServiceFacts) -> NameClash | None:
+        """Whether another kind of deployment uses this one's name (this one counts even
+        before its first entry is in the book)."""
+        return find_name_clash(facts.name, {*self._book.kinds_using(facts.name), facts.kind})
+
     async def _reconcile(self, facts: InferenceServiceFacts) -> None:
-        entry = self._book.get(facts.name)
+        entry = self._book.get(facts.kind, facts.name)
         found = self._book.found(facts.name)
         if found is not None and not found.owned_by(facts.uid):
             # A binding left from an earlier InferenceService of the same name: the garbage
@@ -313,7 +366,15 @@ class InferenceServiceReconciler:
         )
         registry = self._registry_view()
         runs = await self._what_runs(facts, registry)
-        first = reconcile_step(facts, known, registry, self._rules, self._now_ms(), runs=runs)
+        first = reconcile_step(
+            facts,
+            known,
+            registry,
+            self._rules,
+            self._now_ms(),
+            runs=runs,
+            clash=self._name_clash(facts),
+        )
         if isinstance(first, RefreshFirst):
             # A new deployment should not wait for the next periodic refresh.
             await self._source.request_refresh_for(first.uri)
@@ -359,7 +420,8 @@ class InferenceServiceReconciler:
         ref = ObjectRef(facts.namespace, facts.name)
         try:
             await asyncio.to_thread(
-                self._kube.patch_inference_service_labels,
+                self._kube.patch_labels,
+                self._config.resource_of(facts.kind),
                 ref,
                 label_patch,
                 facts.resource_version,
@@ -408,7 +470,12 @@ class InferenceServiceReconciler:
         of the same name: the garbage collector removes it, and a later event creates ours.
         """
         try:
-            body = new_model_binding(facts.name, facts.uid, self._config.namespace)
+            body = new_model_binding(
+                facts.name,
+                facts.uid,
+                self._config.namespace,
+                self._config.resource_of(facts.kind),
+            )
             created = await asyncio.to_thread(self._kube.create_binding, body)
         except KubeCallError as error:
             if not error.conflict:
@@ -424,10 +491,10 @@ class InferenceServiceReconciler:
     async def _stop_managing(self, facts: InferenceServiceFacts) -> None:
         """Annotation removed (or never there): delete the binding, leave the labels alone."""
         found = self._book.drop_found(facts.name)
-        if self._book.get(facts.name) is None and found is None:
+        if self._book.get(facts.kind, facts.name) is None and found is None:
             return
         owned = found is None or found.owned_by(facts.uid)
-        await self._book.forget(facts.name)
+        await self._book.forget(facts.kind, facts.name)
         if owned:
             try:
                 await asyncio.to_thread(
@@ -449,7 +516,8 @@ class InferenceServiceReconciler:
     async def _post(self, facts: InferenceServiceFacts, note: EventNote) -> None:
         metadata = {"name": facts.name, "namespace": facts.namespace, "uid": facts.uid}
         note_parts = (note.type, note.reason, note.message)
-        await post_event_best_effort(self._kube, INFERENCE_SERVICES, metadata, note_parts)
+        resource = self._config.resource_of(facts.kind)
+        await post_event_best_effort(self._kube, resource, metadata, note_parts)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

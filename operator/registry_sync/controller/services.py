@@ -23,7 +23,7 @@ from registry_sync.controller.served_name_probe import ServedNameProbe
 from registry_sync.controller.settings import OperatorSettings, WebhookMode
 from registry_sync.domain.binding import GitOpsPolicy
 from registry_sync.domain.digest_check import DigestCheck, DigestReason
-from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.metadata import LabelKeys, llm_inference_services
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import RegistryOwners
 from registry_sync.domain.running_image import INFERENCE_SERVICE_POD_LABEL
@@ -72,10 +72,15 @@ class Services:
 
 
 async def start_services(
-    settings: OperatorSettings, namespace: str, *, watch_pods: bool = False
+    settings: OperatorSettings,
+    namespace: str,
+    *,
+    watch_pods: bool = False,
+    llmisvc_version: str | None = None,
 ) -> Services:
     """Build the services, read the registry once (and the digests its artifacts name) and
-    the existing bindings and model pods, start refreshing."""
+    the existing bindings and model pods, start refreshing. `llmisvc_version`: the
+    LLMInferenceService version watched (None: not watched)."""
     metrics = OperatorMetrics()
     client = RegistryClient(
         settings.registry_url,
@@ -114,6 +119,9 @@ async def start_services(
             owners=RegistryOwners.parse(settings.registry_owners),
             digest_check=settings.digest_check,
             served_name_check=settings.served_name_check,
+            llm_inference_services=(
+                llm_inference_services(llmisvc_version) if llmisvc_version else None
+            ),
         ),
         kube,
         source,

@@ -16,13 +16,15 @@ from registry_sync.domain.metadata import (
     TARGET_LABEL,
     VERSION_ANNOTATION,
 )
+from registry_sync.domain.name_clash import NAME_CLASH, NameClash
 from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, plan_params
 from registry_sync.domain.pipeline_run import label_target, shortened, shown_name
 
 
 @dataclass(frozen=True, slots=True)
 class BindingView:
-    """What the webhook needs to know about the target InferenceService's binding."""
+    """What the webhook needs to know about the binding of the run's target deployment
+    (`inference_service` names it; `kind` is InferenceService or LLMInferenceService)."""
 
     inference_service: str
     ready: bool
@@ -32,6 +34,12 @@ class BindingView:
     model_name: str | None = None
     version_name: str | None = None
     version_id: str | None = None
+    kind: str = "InferenceService"
+
+
+def clash_view(clash: NameClash) -> BindingView:
+    """A name two kinds of deployment use, as the binding a run naming it meets: not Ready."""
+    return BindingView(clash.name, ready=False, reason=NAME_CLASH, message=clash.message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +92,16 @@ def decide_admission(
             "UnknownInferenceService",
             _unknown_target(run_name, shortened(target), inference_service_exists),
         )
+    if binding.reason == NAME_CLASH and not binding.ready:
+        return Denied(
+            NAME_CLASH,
+            f"PipelineRun {run_name}: refused rather than guessed: {binding.message}; then "
+            "create the run again.",
+        )
     if not binding.ready:
         return Denied(
             binding.reason or "NotReady",
-            f"PipelineRun {run_name}: the ModelBinding of InferenceService {target} is not "
+            f"PipelineRun {run_name}: the ModelBinding of {binding.kind} {target} is not "
             f"Ready ({binding.reason}): {binding.message}. The run would publish results to "
             f"a guessed model, so it is refused; see `oc describe mb {target}`, fix the cause, "
             "and create the run again.",
@@ -96,7 +110,7 @@ def decide_admission(
     if names is None:
         return Denied(
             "IncompleteBinding",
-            f"PipelineRun {run_name}: the ModelBinding of InferenceService {target} names no "
+            f"PipelineRun {run_name}: the ModelBinding of {binding.kind} {target} names no "
             "complete model version (vLLM name, model, version and version id), so the run "
             f"is refused rather than guessed; see `oc describe mb {target}`.",
         )
@@ -131,10 +145,10 @@ def _unknown_target(run_name: str, target: str, exists: bool) -> str:
         )
     else:
         problem = (
-            f"no InferenceService named {target} with the annotation "
+            f"no InferenceService or LLMInferenceService named {target} with the annotation "
             'registry-sync.io/enabled: "true" exists in this namespace'
         )
     return (
         f"PipelineRun {run_name}: {problem}. Results must not be published to a guessed model: "
-        f"fix the label {TARGET_LABEL} or opt the InferenceService in, then create the run again."
+        f"fix the label {TARGET_LABEL} or opt the deployment in, then create the run again."
     )

@@ -175,8 +175,12 @@ def decide_binding(
     )
     if blocker is not None and not in_sync and not unsafe and resolution.has_answer:
         labels_condition = _condition(False, blocker[0], f"labels left as they are: {blocker[1]}")
+    overriding = next(
+        (check.blocker for check in checks if check.blocks_without_answer and check.blocker),
+        None,
+    )
     ready, ready_reason, ready_message = _readiness(
-        resolution, conflict, expected, facts, unsafe, blocker
+        resolution, conflict, expected, facts, unsafe, blocker, overriding
     )
     resolved_condition = _resolved_condition(resolution)
     conditions = with_transition_times(
@@ -352,7 +356,10 @@ def _readiness(
     facts: InferenceServiceFacts,
     unsafe: tuple[UnsafeName, ...],
     blocker: tuple[str, str] | None,
+    overriding: tuple[str, str] | None,
 ) -> tuple[bool, str, str]:
+    if overriding is not None:
+        return False, str(overriding[0]), escaped(overriding[1])
     if unsafe:
         return False, Reason.UNSAFE_REGISTRY_NAME.value, _unsafe_message(unsafe)
     if conflict:

@@ -21,6 +21,9 @@ class Check:
     condition: Mapping[str, str] | None  # None: the check is off (its old fields go)
     blocker: tuple[str, str] | None = None
     status_fields: Mapping[str, object] = field(default_factory=dict)
+    # A blocker that is the Ready reason even when the registry gives no answer (a name
+    # clash: whatever the answer, no run may be sent to that name).
+    blocks_without_answer: bool = False
 
 
 def checks_gist(checks: tuple[Check, ...]) -> tuple[object, ...]:

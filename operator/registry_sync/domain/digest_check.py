@@ -252,6 +252,18 @@ def judge_digest(
     return DigestFinding(resolution, condition, None, running.digest, registered.digest, unverified)
 
 
+def digest_not_read_for_kind(mode: DigestCheck, resolution: Resolution, kind: str) -> DigestFinding:
+    """The digest check for a kind whose pods the operator does not read (an
+    LLMInferenceService): `Unknown`, reason `NotSupportedForKind`; like every unknown digest,
+    it blocks Ready only in `enforce`."""
+    if mode is DigestCheck.OFF:
+        return DigestFinding(resolution)
+    why = f"the image digest of {kind} pods is not read (only InferenceService pods are)"
+    return _unknown(
+        resolution, DigestReason.NOT_SUPPORTED_FOR_KIND, why, mode is DigestCheck.ENFORCE
+    )
+
+
 def _unknown(
     resolution: Resolution,
     reason: str,

@@ -18,6 +18,7 @@ from registry_sync.domain.metadata import (
     ENABLED_ANNOTATION,
     MODE_ANNOTATION,
     PIN_ANNOTATION,
+    DeploymentKind,
     LabelKeys,
 )
 from registry_sync.domain.served_names import ModelsEndpoint, NoModelsEndpoint, models_url
@@ -59,6 +60,7 @@ class ServedNameSource(StrEnum):
     """Where the served name came from."""
 
     ARGS = "args"
+    MODEL_NAME = "model-name"  # an LLMInferenceService's spec.model.name
     INFERENCE_SERVICE_NAME = "inference-service-name"
     NONE = "none"
 
@@ -241,7 +243,8 @@ _NO_STATUS_READ: Final = NoModelsEndpoint("its status was not read")
 
 @dataclass(frozen=True, slots=True)
 class InferenceServiceFacts:
-    """The little the operator keeps about one InferenceService (per-object state stays small)."""
+    """The little the operator keeps about one deployment, an InferenceService or an
+    LLMInferenceService (`kind`); per-object state stays small."""
 
     namespace: str
     name: str
@@ -257,6 +260,9 @@ class InferenceServiceFacts:
     labels: Mapping[str, str]
     # Where its vLLM answers `/v1/models` (the served-name check), from its status.
     models_endpoint: ModelsEndpoint | NoModelsEndpoint = _NO_STATUS_READ
+    kind: DeploymentKind = DeploymentKind.INFERENCE_SERVICE
+    # An LLMInferenceService's LoRA adapters' URIs: listed on the binding, not resolved.
+    lora_adapters: tuple[str, ...] = ()
 
 
 def is_opted_in(body: object) -> bool:
@@ -268,6 +274,21 @@ def is_opted_in(body: object) -> bool:
 
 def read_inference_service(body: object, keys: LabelKeys) -> InferenceServiceFacts:
     """The facts of an InferenceService body; never raises on odd content."""
+    return read_deployment_facts(
+        body, keys, kind=DeploymentKind.INFERENCE_SERVICE, deployed=read_deployed_model(body)
+    )
+
+
+def read_deployment_facts(
+    body: object,
+    keys: LabelKeys,
+    *,
+    kind: DeploymentKind,
+    deployed: DeployedModel,
+    lora_adapters: tuple[str, ...] = (),
+) -> InferenceServiceFacts:
+    """The facts every kind shares (metadata, opt-in, mode, pin, labels, status address),
+    around what the kind's own reader found it deploys; never raises on odd content."""
     metadata = body.get("metadata") if isinstance(body, Mapping) else None
     metadata = metadata if isinstance(metadata, Mapping) else {}
     annotations = _metadata_map(body, "annotations")
@@ -287,9 +308,11 @@ def read_inference_service(body: object, keys: LabelKeys) -> InferenceServiceFac
         mode_annotation=mode_annotation,
         mode_problem=mode_problem,
         pin=pin.strip() if pin is not None and pin.strip() else None,
-        deployed=read_deployed_model(body),
+        deployed=deployed,
         labels={key: labels[key] for key in keys.all() if key in labels},
         models_endpoint=models_url(body.get("status") if isinstance(body, Mapping) else None),
+        kind=kind,
+        lora_adapters=lora_adapters,
     )
 
 

@@ -9,6 +9,7 @@ share them without loading the operator.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 # -- resources -------------------------------------------------------------------------------
@@ -40,6 +41,25 @@ class Resource:
 INFERENCE_SERVICES: Final = Resource(
     "serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"
 )
+LLM_INFERENCE_SERVICE_VERSIONS: Final = ("v1alpha2", "v1alpha1")
+"""The LLMInferenceService versions the operator reads, preferred first: KServe stores
+v1alpha2 and still serves v1alpha1, whose schema leaves `spec` open."""
+
+
+def llm_inference_services(version: str) -> Resource:
+    """KServe's LLMInferenceService (short name `llmisvc`) at `version`: which one a cluster
+    serves is found at start (`handlers/command.py`)."""
+    return Resource("serving.kserve.io", version, "llminferenceservices", "LLMInferenceService")
+
+
+class DeploymentKind(StrEnum):
+    """The kinds of model deployment the operator binds; a PipelineRun's opt-in label names
+    one of them by name."""
+
+    INFERENCE_SERVICE = "InferenceService"
+    LLM_INFERENCE_SERVICE = "LLMInferenceService"
+
+
 MODEL_BINDINGS: Final = Resource("registry-sync.io", "v1alpha1", "modelbindings", "ModelBinding")
 PIPELINE_RUNS: Final = Resource("tekton.dev", "v1", "pipelineruns", "PipelineRun")
 
@@ -55,7 +75,8 @@ PIN_ANNOTATION: Final = "registry-sync.io/model-version-id"
 
 # On PipelineRuns (set by people):
 TARGET_LABEL: Final = "registry-sync.io/inference-service"
-"""Opts a model-testing run in and names the InferenceService it tests (also on bindings)."""
+"""Opts a model-testing run in and names the deployment it tests, an InferenceService or an
+LLMInferenceService (also on bindings)."""
 
 # On PipelineRuns (written by registry-sync):
 ORIGINAL_PARAMS_ANNOTATION: Final = "registry-sync.io/original-params"
@@ -102,9 +123,12 @@ class LabelKeys:
 # -- the object registry-sync creates ------------------------------------------------------
 
 
-def new_model_binding(name: str, uid: str, namespace: str) -> dict[str, Any]:
-    """A new ModelBinding for the InferenceService `name` (uid `uid`), owned by it
-    (garbage-collected with it). Its status is the binding decision's (domain/binding.py)."""
+def new_model_binding(
+    name: str, uid: str, namespace: str, owner: Resource = INFERENCE_SERVICES
+) -> dict[str, Any]:
+    """A new ModelBinding for the deployment `name` (uid `uid`) of the resource `owner`,
+    owned by it (garbage-collected with it); `spec.kind` says which kind it binds. Its
+    status is the binding decision's (domain/binding.py)."""
     return {
         "apiVersion": MODEL_BINDINGS.api_version,
         "kind": MODEL_BINDINGS.kind,
@@ -114,13 +138,15 @@ def new_model_binding(name: str, uid: str, namespace: str) -> dict[str, Any]:
             "labels": {TARGET_LABEL: name},
             "ownerReferences": [
                 {
-                    "apiVersion": INFERENCE_SERVICES.api_version,
-                    "kind": INFERENCE_SERVICES.kind,
+                    "apiVersion": owner.api_version,
+                    "kind": owner.kind,
                     "name": name,
                     "uid": uid,
                     "controller": True,
                 }
             ],
         },
-        "spec": {"inferenceServiceName": name},
+        # `inferenceServiceName` names the deployment whatever its kind: the opt-in label
+        # of runs names it the same way.
+        "spec": {"inferenceServiceName": name, "kind": owner.kind},
     }

@@ -94,6 +94,8 @@ def binding_status(
             {**version_document(c, _shown), "uri": c.artifact_uri} for c in resolution.candidates
         ],
         "expectedLabels": dict(expected) if conflict else None,
+        # An LLMInferenceService's LoRA adapters: listed, not resolved against the registry.
+        "loraAdapters": list(facts.lora_adapters) or None,
         "conditions": conditions,
     }
     # A merge patch deletes fields set to None: stale ids never outlive the answer.

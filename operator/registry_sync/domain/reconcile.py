@@ -29,10 +29,12 @@ from registry_sync.domain.digest_check import (
     DigestCheck,
     DigestFinding,
     RegisteredDigests,
+    digest_not_read_for_kind,
     judge_digest,
 )
 from registry_sync.domain.inference_service import InferenceServiceFacts, StorageUri
-from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.metadata import DeploymentKind, LabelKeys
+from registry_sync.domain.name_clash import NameClash, name_clash_check
 from registry_sync.domain.reference_index import ReferenceIndex
 from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
 from registry_sync.domain.resolution import resolve
@@ -129,11 +131,12 @@ def reconcile_step(
     runs: WhatRuns | None = None,
     refreshed: bool = False,
     label_patch_error: str | None = None,
+    clash: NameClash | None = None,
 ) -> RefreshFirst | Decided:
     """Resolve and decide, or ask for a refresh first (see the module docstring). Pure.
 
     `Decided.resolution` is the registry's answer; the decision holds what the checks of
-    what runs made of it."""
+    what runs made of it. `clash`: another kind of deployment has the same name."""
     resolution = answer_for(facts, known.answer, registry, now_ms)
     storage = facts.deployed.storage
     first_call = not refreshed and label_patch_error is None
@@ -143,7 +146,7 @@ def reconcile_step(
         and isinstance(storage, StorageUri)
     ):
         return RefreshFirst(storage.uri)
-    judged = judge_runs(facts, resolution, registry, rules, runs or WhatRuns(), now_ms)
+    judged = judge_runs(facts, resolution, registry, rules, runs or WhatRuns(), now_ms, clash=clash)
     decision = decide_binding(
         facts,
         judged.resolution,
@@ -167,17 +170,25 @@ def judge_runs(
     rules: BindingRules,
     runs: WhatRuns,
     now_ms: int,
+    *,
+    clash: NameClash | None = None,
 ) -> Judged:
     """The checks of what runs: the pods' digest against the answer, then the name vLLM
-    serves against the one runs are given."""
-    digest = judge_running_digest(resolution, registry, rules, runs, now_ms)
+    serves against the one runs are given; a name clash before both (it blocks whatever
+    they say)."""
+    if facts.kind is DeploymentKind.INFERENCE_SERVICE or rules.digest_check is DigestCheck.OFF:
+        digest = judge_running_digest(resolution, registry, rules, runs, now_ms)
+    else:
+        digest = digest_not_read_for_kind(rules.digest_check, resolution, facts.kind.value)
     finding = (
         None
         if runs.served is None
         else judge(runs.served, facts.deployed.served_name.name or facts.name)
     )
     served = served_name_check(decide_served_name(finding, rules.served_name_check))
-    return Judged(digest.resolution, (digest.as_check(), served))
+    clash_check = name_clash_check(clash)
+    checks = (digest.as_check(), served)
+    return Judged(digest.resolution, checks if clash_check is None else (clash_check, *checks))
 
 
 def judge_running_digest(

@@ -15,6 +15,7 @@ from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, load
 from registry_sync.controller.log_format import configure_logging
 from registry_sync.controller.settings import OperatorSettings, SettingsError, load_settings
 from registry_sync.domain.digest_check import DigestCheck
+from registry_sync.domain.metadata import LLM_INFERENCE_SERVICE_VERSIONS, llm_inference_services
 from registry_sync.handlers.triggers import build_kopf_registry
 
 log = logging.getLogger(__name__)
@@ -130,13 +131,55 @@ def liveness_endpoint(settings: OperatorSettings) -> str | None:
 def run_operator(settings: OperatorSettings, namespace: str) -> None:
     """Kopf embedded, in this thread, until SIGINT/SIGTERM."""
     watch_pods = settings.digest_check is not DigestCheck.OFF and pods_readable(namespace)
+    llmisvc_version = served_llm_inference_service_version()
     kopf.run(
-        registry=build_kopf_registry(settings, watch_pods=watch_pods),
+        registry=build_kopf_registry(
+            settings, watch_pods=watch_pods, llmisvc_version=llmisvc_version
+        ),
         namespaces=[namespace],
         standalone=True,
         liveness_endpoint=liveness_endpoint(settings),
-        memo=kopf.Memo(operator_settings=settings, namespace=namespace, watch_pods=watch_pods),
+        memo=kopf.Memo(
+            operator_settings=settings,
+            namespace=namespace,
+            watch_pods=watch_pods,
+            llmisvc_version=llmisvc_version,
+        ),
     )
+
+
+def served_llm_inference_service_version() -> str | None:
+    """The LLMInferenceService version to watch: v1alpha2 where served, else v1alpha1;
+    None where the cluster has no LLMInferenceService CRD.
+
+    Asked once, before any watch starts: a watch on a resource the cluster does not serve
+    would fail forever, and a missing CRD is an ordinary cluster (KServe without LLM
+    serving), said once in the log.
+    """
+    try:
+        kube = KubeObjects(load_api_client())
+        version = next(
+            (
+                version
+                for version in LLM_INFERENCE_SERVICE_VERSIONS
+                if kube.serves(llm_inference_services(version))
+            ),
+            None,
+        )
+    except (KubeCallError, ConfigException) as error:
+        log.warning(
+            "could not ask whether LLMInferenceServices are served (%s); they are not watched",
+            error,
+        )
+        return None
+    if version is None:
+        log.info(
+            "the cluster serves no llminferenceservices.serving.kserve.io (KServe's "
+            "LLMInferenceService CRD is not installed): only InferenceServices are watched"
+        )
+    else:
+        log.info("watching LLMInferenceServices at serving.kserve.io/%s", version)
+    return version
 
 
 def pods_readable(namespace: str) -> bool:

@@ -24,7 +24,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     configure_kopf(settings, operator_settings, watch_pods=watch_pods)
     await configure_webhook(settings, operator_settings, memo["namespace"])
     memo["services"] = await start_services(
-        operator_settings, memo["namespace"], watch_pods=watch_pods
+        operator_settings,
+        memo["namespace"],
+        watch_pods=watch_pods,
+        llmisvc_version=memo.get("llmisvc_version"),
     )
 
 

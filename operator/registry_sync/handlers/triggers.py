@@ -10,9 +10,17 @@ from __future__ import annotations
 import kopf
 
 from registry_sync.controller.settings import OperatorSettings, WebhookMode
-from registry_sync.domain.metadata import INFERENCE_SERVICES, PIPELINE_RUNS, TARGET_LABEL
+from registry_sync.domain.metadata import (
+    INFERENCE_SERVICES,
+    PIPELINE_RUNS,
+    TARGET_LABEL,
+    llm_inference_services,
+)
 from registry_sync.domain.running_image import INFERENCE_SERVICE_POD_LABEL
-from registry_sync.handlers.inference_services import inference_service_event
+from registry_sync.handlers.inference_services import (
+    inference_service_event,
+    llm_inference_service_event,
+)
 from registry_sync.handlers.lifecycle import start, stop
 from registry_sync.handlers.model_pods import model_pod_event
 from registry_sync.handlers.pipeline_runs import pipeline_run_event, pipeline_run_params
@@ -20,11 +28,13 @@ from registry_sync.webhook.configuration import HANDLER_ID
 
 
 def build_kopf_registry(
-    settings: OperatorSettings, *, watch_pods: bool = False
+    settings: OperatorSettings, *, watch_pods: bool = False, llmisvc_version: str | None = None
 ) -> kopf.OperatorRegistry:
     """The handlers the operator runs with these settings: the webhook modes get the
     mutating handler, the no-webhook mode the PipelineRun watcher; `watch_pods` (the
-    digest check, when the Role allows it) the model-pod watcher."""
+    digest check, when the Role allows it) the model-pod watcher; `llmisvc_version` (the
+    LLMInferenceService version the cluster serves, None without the CRD) the
+    LLMInferenceService watcher."""
     registry = kopf.OperatorRegistry()
     # An own registry has none of Kopf's default login handlers: in a pod the service
     # account, elsewhere the kubeconfig, through the official client.
@@ -38,6 +48,15 @@ def build_kopf_registry(
         id="inference-service",
         registry=registry,
     )(inference_service_event)
+    if llmisvc_version is not None:
+        llmisvc = llm_inference_services(llmisvc_version)
+        kopf.on.event(
+            llmisvc.group,
+            llmisvc.version,
+            llmisvc.plural,
+            id="llm-inference-service",
+            registry=registry,
+        )(llm_inference_service_event)
     if watch_pods:
         # The apiserver filters on the label too (lifecycle.configure_kopf): other pods
         # never reach the process.

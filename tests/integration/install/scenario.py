@@ -33,7 +33,13 @@ from registry_sync.webhook.certificates import ServingCertificate, make_serving_
 from registry_sync.webhook.configuration import build_configuration, url_client_config
 from support.bindings import MODEL_ID, VERSION_ID, binding_or_none, binding_ready
 from support.cluster import Cluster
-from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS, params_of
+from support.cluster_objects import (
+    INFERENCE_SERVICES,
+    LLM_INFERENCE_SERVICES,
+    PIPELINE_RUNS,
+    llm_inference_service,
+    params_of,
+)
 from support.model_pods import start_model_pod
 from support.operator import READY_LINE, RunningOperator
 
@@ -53,7 +59,11 @@ STEPS = (
     "running digest read",
     "run params corrected",
     "binding deleted on opt-out",
+    "LLMInferenceService labelled",
 )
+
+# An LLMInferenceService deploying the seed's image under a name of its own.
+LLM_NAME = "mistral-llm"
 
 
 class StepFailed(AssertionError):
@@ -141,11 +151,21 @@ class SeedScenario:
         self.wait("run params corrected")
         self.opt_out()
         self.wait("binding deleted on opt-out")
+        self.deploy_llm()
+        self.wait("LLMInferenceService labelled")
 
     def deploy(self) -> None:
         """Create the seed's InferenceService, wrongly labelled, as its owner would."""
         INFERENCE_SERVICES.create(
             self.kube.api_client, self.namespace, seed_inference_service(self.namespace, self.ids)
+        )
+
+    def deploy_llm(self) -> None:
+        """Create an LLMInferenceService deploying the seed's registered image."""
+        LLM_INFERENCE_SERVICES.create(
+            self.kube.api_client,
+            self.namespace,
+            llm_inference_service(LLM_NAME, self.namespace, SEED_DEPLOYED_URI),
         )
 
     def start_model_pod(self) -> None:
@@ -171,6 +191,7 @@ class SeedScenario:
             "running digest read": self._running_digest_read,
             "run params corrected": self._run_params_corrected,
             "binding deleted on opt-out": self._binding_deleted,
+            "LLMInferenceService labelled": self._llm_labelled,
         }
         self._step(step, conditions[step])
 
@@ -223,6 +244,14 @@ class SeedScenario:
         return (params.get("model_name"), params.get("version_name")) == (
             SMALL_MODEL,
             SMALL_VERSION,
+        )
+
+    def _llm_labelled(self) -> bool:
+        stored = LLM_INFERENCE_SERVICES.get(self.kube.api_client, self.namespace, LLM_NAME)
+        labels = stored["metadata"].get("labels", {})
+        return (labels.get(MODEL_ID), labels.get(VERSION_ID)) == (
+            self.ids.small_model,
+            self.ids.small_version,
         )
 
     def _binding_deleted(self) -> bool:

@@ -37,6 +37,11 @@ NECESSARY = [
     ("serving.kserve.io/inferenceservices", "list", ("labels corrected",)),
     ("serving.kserve.io/inferenceservices", "watch", _AFTER_THE_FIRST_LIST),
     ("serving.kserve.io/inferenceservices", "patch", ("labels corrected",)),
+    # Refused LIST or WATCH of LLMInferenceServices is logged as soon as Kopf starts them:
+    # whichever step is waiting then fails.
+    ("serving.kserve.io/llminferenceservices", "list", STEPS),
+    ("serving.kserve.io/llminferenceservices", "watch", STEPS),
+    ("serving.kserve.io/llminferenceservices", "patch", ("LLMInferenceService labelled",)),
     ("registry-sync.io/modelbindings", "list", ("operator started",)),
     ("registry-sync.io/modelbindings", "create", ("binding Ready",)),
     ("registry-sync.io/modelbindings", "delete", ("binding deleted on opt-out",)),

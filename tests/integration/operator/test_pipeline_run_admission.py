@@ -129,7 +129,7 @@ def test_a_run_for_a_missing_inference_service_is_denied(
 ) -> None:
     message = denial(kube, namespace, seed_pipeline_run(namespace))
 
-    assert f"no InferenceService named {ISVC_NAME}" in message
+    assert f"no InferenceService or LLMInferenceService named {ISVC_NAME}" in message
     assert "registry-sync.io/enabled" in message
 
 

@@ -25,6 +25,7 @@ from registry_sync.domain.metadata import (
     KEPT_RUNNING_ANNOTATION,
     REPLACED_BY_ANNOTATION,
     REPLACEMENT_OF_ANNOTATION,
+    DeploymentKind,
     LabelKeys,
 )
 from registry_sync.domain.params import ParamNames
@@ -145,7 +146,7 @@ class Namespace:
         await self.reconciler.on_registry_refresh()
 
     def ready(self) -> bool:
-        entry = self.book.get(INFERENCE_SERVICE_NAME)
+        entry = self.book.get(DeploymentKind.INFERENCE_SERVICE, INFERENCE_SERVICE_NAME)
         return entry is not None and entry.ready
 
 
@@ -291,22 +292,22 @@ def entry(ready: bool, version: str = "5") -> BindingEntry:
 async def test_the_book_remembers_the_last_ready_entry_and_when_it_ended() -> None:
     clock = Clock(1_000)
     book = BindingBook(clock=clock)
-    assert book.last_ready(INFERENCE_SERVICE_NAME) is None
+    assert book.last_ready(DeploymentKind.INFERENCE_SERVICE, INFERENCE_SERVICE_NAME) is None
 
     ready = entry(True)
     await book.put(ready)
-    period = book.last_ready(INFERENCE_SERVICE_NAME)
+    period = book.last_ready(DeploymentKind.INFERENCE_SERVICE, INFERENCE_SERVICE_NAME)
     assert period is not None and period.entry is ready and period.ended_at_ms is None
 
     clock.now_ms = 5_000
     await book.put(entry(False))
     clock.now_ms = 9_000
     await book.put(entry(False))  # still not Ready: the end stays when it was
-    period = book.last_ready(INFERENCE_SERVICE_NAME)
+    period = book.last_ready(DeploymentKind.INFERENCE_SERVICE, INFERENCE_SERVICE_NAME)
     assert period is not None and period.entry is ready and period.ended_at_ms == 5_000
 
-    await book.forget(INFERENCE_SERVICE_NAME)
-    assert book.last_ready(INFERENCE_SERVICE_NAME) is None
+    await book.forget(DeploymentKind.INFERENCE_SERVICE, INFERENCE_SERVICE_NAME)
+    assert book.last_ready(DeploymentKind.INFERENCE_SERVICE, INFERENCE_SERVICE_NAME) is None
 
 
 async def test_a_new_ready_period_replaces_the_last() -> None:
@@ -315,5 +316,5 @@ async def test_a_new_ready_period_replaces_the_last() -> None:
     await book.put(entry(False))
     again = entry(True, "12")
     await book.put(again)
-    period = book.last_ready(INFERENCE_SERVICE_NAME)
+    period = book.last_ready(DeploymentKind.INFERENCE_SERVICE, INFERENCE_SERVICE_NAME)
     assert period is not None and period.entry is again and period.ended_at_ms is None

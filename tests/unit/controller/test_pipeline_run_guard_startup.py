@@ -36,7 +36,7 @@ SHORT_WAIT_S = 0.05  # the admission's wait for an unresolved target, shortened
 class ServiceWrites:
     """The reconciler's Kubernetes writes, all succeeding (not under test here)."""
 
-    def patch_inference_service_labels(self, *_: Any) -> dict[str, Any]:
+    def patch_labels(self, *_: Any) -> dict[str, Any]:
         return {}
 
     def create_binding(self, body: Mapping[str, Any]) -> dict[str, Any]:

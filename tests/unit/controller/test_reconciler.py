@@ -19,7 +19,7 @@ from registry_sync.controller.kube_calls import KubeCallError
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.reconciler import InferenceServiceReconciler, ReconcilerConfig
 from registry_sync.domain.binding import GitOpsPolicy
-from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.metadata import DeploymentKind, LabelKeys
 from registry_sync.domain.snapshot import State
 from support.snapshot_sources import SnapshotAtHand
 from unit.domain.seed import (
@@ -38,13 +38,17 @@ class RecordingKube:
         self.writes: list[tuple[str, bool | None, str | None]] = []
 
     def _note(self, action: str) -> None:
-        entry = self._book.get(INFERENCE_SERVICE_NAME)
+        entry = self._book.get(DeploymentKind.INFERENCE_SERVICE, INFERENCE_SERVICE_NAME)
         resolution = entry.resolution if entry else None
         version = resolution.model_version_id if resolution else None
         self.writes.append((action, entry.ready if entry else None, version))
 
-    def patch_inference_service_labels(
-        self, ref: Any, labels: Mapping[str, str | None], resource_version: str | None
+    def patch_labels(
+        self,
+        resource: Any,
+        ref: Any,
+        labels: Mapping[str, str | None],
+        resource_version: str | None,
     ) -> dict[str, Any]:
         self._note("labels")
         return {}

@@ -236,8 +236,8 @@ def test_a_run_without_a_target_is_denied_naming_the_label(run: dict[str, Any]) 
         ),
         pytest.param(
             False,
-            f"no InferenceService named {INFERENCE_SERVICE_NAME} with the annotation "
-            'registry-sync.io/enabled: "true" exists',
+            f"no InferenceService or LLMInferenceService named {INFERENCE_SERVICE_NAME} with "
+            'the annotation registry-sync.io/enabled: "true" exists',
             id="does-not-exist",
         ),
     ],
