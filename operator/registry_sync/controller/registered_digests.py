@@ -118,7 +118,9 @@ class ArtifactDigests:
         cached = self._cache.lookup(reference, self._clock())
         if cached is None:
             return UnlearnedDigest(
-                DigestReason.DIGEST_UNKNOWN, f"{reference.canonical} has not been looked up yet"
+                DigestReason.DIGEST_UNKNOWN,
+                f"{reference.canonical} has not been looked up yet",
+                passing=True,
             )
         failure = cached.failure
         if cached.learned is None:

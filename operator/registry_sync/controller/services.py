@@ -36,7 +36,7 @@ from registry_sync.registry.snapshot_source import RegistrySnapshotSource
 log = logging.getLogger(__name__)
 
 STALE_AFTER_REFRESHES = 3
-STARTUP_DIGEST_WAIT_S = 10.0
+STARTUP_DIGEST_WAIT_S = 3.0
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Services:
 
     async def close(self) -> None:
         if self.refresher is not None:
-            self.refresher.cancel()
+            self.refresher.cancel()  # and the first lookups it may be waiting for
             with contextlib.suppress(asyncio.CancelledError):
                 await self.refresher
         await self.registry_client.aclose()
@@ -155,25 +155,35 @@ async def start_services(
         await source.refresh()
     except RegistryError as error:
         log.warning("registry not reachable at start-up; bindings wait for it: %s", error)
-    # Before the first decisions (a binding should not announce an unknown digest that one
-    # lookup later is known), but never for long: slow registries are waited for later.
-    try:
-        async with asyncio.timeout(STARTUP_DIGEST_WAIT_S):
-            await services.refresh_digests()
-    except TimeoutError:
-        log.info(
-            "image digests still being looked up after %gs; carrying on", STARTUP_DIGEST_WAIT_S
-        )
+    # The first digest lookups run beside the rest of the start-up; the first decisions wait
+    # for them only briefly (a binding says "not looked up yet" meanwhile, quietly), and are
+    # made again as soon as they are done.
+    first_lookups = asyncio.create_task(services.refresh_digests(), name="first-digests")
     await reconciler.load_existing_bindings()
     if settings.webhook is WebhookMode.OFF:
         await reconciler.expect_existing_inference_services()
-    services.refresher = asyncio.create_task(refresh_forever(services), name="registry-refresh")
+    done, _ = await asyncio.wait({first_lookups}, timeout=STARTUP_DIGEST_WAIT_S)
+    if not done:
+        log.info("image digests still being looked up after %gs", STARTUP_DIGEST_WAIT_S)
+    services.refresher = asyncio.create_task(
+        refresh_forever(services, first_lookups if not done else None), name="registry-refresh"
+    )
     return services
 
 
-async def refresh_forever(services: Services) -> None:
-    """The one registry refresher: its cost does not grow with the number of objects."""
+async def refresh_forever(
+    services: Services, first_lookups: asyncio.Task[None] | None = None
+) -> None:
+    """The one registry refresher: its cost does not grow with the number of objects.
+
+    `first_lookups` still running at start: once done, the bindings are decided again."""
     interval = services.settings.refresh_seconds
+    if first_lookups is not None:
+        try:
+            await first_lookups
+            await services.reconciler.on_registry_refresh()
+        except Exception:  # lookups return failures as values: the last line
+            log.exception("the first image digest lookups failed unexpectedly")
     while True:
         await asyncio.sleep(interval)
         try:

@@ -421,7 +421,7 @@ def _check_events(
     previous = previous_conditions(previous_status)
     events: list[EventNote] = []
     for check in checks:
-        if check.condition is None:
+        if check.condition is None or not check.announce:
             continue
         reason, status = check.condition.get("reason", ""), check.condition.get("status")
         if status == "True" or reason == ready_reason:

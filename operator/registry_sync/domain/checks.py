@@ -24,6 +24,9 @@ class Check:
     # A blocker that is the Ready reason even when the registry gives no answer (a name
     # clash: whatever the answer, no run may be sent to that name).
     blocks_without_answer: bool = False
+    # False for a state that passes by itself (a first lookup under way, no pod yet): shown
+    # on the binding, but not worth a Warning Event.
+    announce: bool = True
 
 
 def checks_gist(checks: tuple[Check, ...]) -> tuple[object, ...]:

@@ -81,10 +81,12 @@ class LearnedDigest:
 
 @dataclass(frozen=True, slots=True)
 class UnlearnedDigest:
-    """No digest was ever learned for a reference: `reason` is a `DigestReason` value."""
+    """No digest was ever learned for a reference: `reason` is a `DigestReason` value.
+    `passing` when it simply has not been asked yet (the first lookup is under way)."""
 
     reason: str
     message: str
+    passing: bool = False
 
 
 RegisteredDigest = LearnedDigest | UnlearnedDigest
@@ -94,7 +96,9 @@ DigestLookup = Callable[[OciReference], RegisteredDigest]
 
 def _never_learned(reference: OciReference) -> RegisteredDigest:
     return UnlearnedDigest(
-        DigestReason.DIGEST_UNKNOWN, f"{reference.canonical} has not been looked up yet"
+        DigestReason.DIGEST_UNKNOWN,
+        f"{reference.canonical} has not been looked up yet",
+        passing=True,
     )
 
 
@@ -151,6 +155,7 @@ class DigestFinding:
     running_digest: str | None = None
     registered_digest: str | None = None
     unverified: tuple[str, ...] = ()
+    passing: bool = False  # a state that passes by itself: shown, not announced
 
     def as_check(self) -> Check:
         """The finding as the binding decision takes it (domain/binding.py)."""
@@ -164,6 +169,7 @@ class DigestFinding:
                 "registeredDigest": self.registered_digest,
                 "unverifiedCandidates": list(self.unverified) or None,
             },
+            announce=not self.passing,
         )
 
 
@@ -202,7 +208,9 @@ def judge_digest(
             running_digest=shown_running,
         )
     if isinstance(running, DigestNotKnowable):
-        return _unknown(resolution, DigestReason.DIGEST_UNKNOWN, running.why, enforce)
+        return _unknown(
+            resolution, DigestReason.DIGEST_UNKNOWN, running.why, enforce, passing=running.passing
+        )
     artifact = _answer_reference(resolution, index)
     if artifact is None:
         return _unknown(
@@ -216,7 +224,13 @@ def judge_digest(
     registered = registered_digests.lookup(artifact)
     if isinstance(registered, UnlearnedDigest):
         return _unknown(
-            resolution, registered.reason, registered.message, enforce, running.digest, unverified
+            resolution,
+            registered.reason,
+            registered.message,
+            enforce,
+            running.digest,
+            unverified,
+            passing=registered.passing,
         )
     if not registered.names(running.digest):
         message = (
@@ -271,6 +285,8 @@ def _unknown(
     enforce: bool,
     running_digest: str | None = None,
     unverified: tuple[str, ...] = (),
+    *,
+    passing: bool = False,
 ) -> DigestFinding:
     message = f"the running image cannot be verified: {why}"
     blocker = (str(reason), message + " (--digest-check enforce)") if enforce else None
@@ -281,6 +297,7 @@ def _unknown(
         running_digest,
         None,
         unverified,
+        passing=passing,
     )
 
 

@@ -123,9 +123,11 @@ class SeveralDigests:
 
 @dataclass(frozen=True, slots=True)
 class DigestNotKnowable:
-    """What runs cannot be told; `why` says so for people."""
+    """What runs cannot be told; `why` says so for people. `passing` when that is the
+    ordinary state of a deployment (no pod running: starting, or scaled to zero), not news."""
 
     why: str
+    passing: bool = False
 
 
 RunningImage = RunningDigest | SeveralDigests | DigestNotKnowable
@@ -145,7 +147,7 @@ def running_digest(pods: Iterable[PodFacts], deployed: StorageReference | None) 
         )
     running = [pod for pod in pods if pod.running]
     if not running:
-        return DigestNotKnowable("no pod of this InferenceService is running")
+        return DigestNotKnowable("no pod of this InferenceService is running", passing=True)
     digests: set[str] = set()
     for pod in running:
         images = [image for image in pod.model_images if _same_repository(image.image, deployed)]

@@ -281,3 +281,16 @@ def test_a_changed_check_is_worth_reconciling_again_an_ageing_one_is_not() -> No
 
     assert worth(fresh, known)
     assert not worth(older, oldest)
+
+
+def test_states_that_pass_by_themselves_are_shown_but_not_announced() -> None:
+    no_pod_yet = decide(DigestCheck.REPORT, (), {DEPLOYED_URI: LearnedDigest(RUNNING)})
+    not_asked_yet = decide(
+        DigestCheck.REPORT,
+        pod_running(RUNNING),
+        {DEPLOYED_URI: UnlearnedDigest("DigestUnknown", "not looked up yet", passing=True)},
+    )
+
+    for step in (no_pod_yet, not_asked_yet):
+        assert condition(step, "DigestVerified")["status"] == "Unknown"
+        assert not [e for e in step.decision.events if e.reason == "DigestUnknown"]
