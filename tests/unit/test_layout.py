@@ -14,10 +14,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "registry_sync"
 # Folder → the folders of registry_sync it may import (itself always). README "Layout".
 MAY_IMPORT: dict[str, set[str]] = {
     "domain": set(),
-    "registry": {"domain"},
-    "oci": {"domain"},
+    "registry": {"domain", "certificates"},
+    "oci": {"domain", "certificates"},
     "certificates": set(),
-    "controller": {"domain", "registry", "oci"},
+    "controller": {"domain", "registry", "oci", "certificates"},
     "webhook": {"domain", "controller", "certificates"},
     "handlers": {"domain", "controller", "webhook"},
     "audit": {"domain", "registry", "oci", "controller"},

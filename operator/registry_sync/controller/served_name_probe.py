@@ -18,7 +18,6 @@ whose reason a person can act on.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from registry_sync.certificates.trust import client_context, is_certificate_failure
 from registry_sync.domain.escaping import escaped
 from registry_sync.domain.served_names import (
     ProbeFailed,
@@ -94,7 +94,7 @@ class ServedNameProbe:
         self._slots = asyncio.Semaphore(max_concurrent)
         self.request_count = 0
         self._http = httpx.AsyncClient(
-            verify=_tls_context(self.ca_file),
+            verify=client_context(self.ca_file, "--predictor-ca-file"),
             timeout=timeout,
             limits=httpx.Limits(max_connections=max_concurrent),
             transport=transport,
@@ -233,21 +233,6 @@ class ServedNameProbe:
         return result
 
 
-def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    """The system's CAs, plus `ca_file` when given (a private CA such as OpenShift's
-    service CA, which signs the predictor's in-cluster certificate)."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as error:
-            raise ValueError(
-                f"cannot load the predictor CA bundle {ca_file}: {error}; give a PEM file "
-                "with the CA that signed the predictors' certificates (--predictor-ca-file)"
-            ) from error
-    return context
-
-
 def _refusal(response: httpx.Response, shown: str, token_sent: bool) -> ProbeFailed:
     status = response.status_code
     if status == 401:
@@ -285,7 +270,7 @@ def _transport_failure(error: httpx.TransportError, shown: str, token: str | Non
     if token is not None:
         reason = reason.replace(token, "***")
     reason = escaped(reason[:_MAX_REASON])
-    if _is_certificate_failure(error):
+    if is_certificate_failure(error):
         return ProbeFailed(
             ProbeProblem.TLS,
             f"GET {shown}: the predictor's TLS certificate is not trusted ({reason}); give "
@@ -302,12 +287,3 @@ def _transport_failure(error: httpx.TransportError, shown: str, token: str | Non
         ProbeProblem.UNREACHABLE,
         f"GET {shown}: cannot reach the predictor ({reason}); is it running?",
     )
-
-
-def _is_certificate_failure(error: BaseException) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(error)

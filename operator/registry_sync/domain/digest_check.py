@@ -34,6 +34,7 @@ from registry_sync.domain.references import (
     OciReference,
     parse_storage_uri,
 )
+from registry_sync.domain.resolution import candidate_of
 from registry_sync.domain.running_image import (
     DigestNotKnowable,
     RunningDigest,
@@ -361,18 +362,7 @@ def _ambiguous(
         artifact_id=resolution.artifact_id or "",
         artifact_uri=resolution.storage_uri or "",
     )
-    others = tuple(
-        Candidate(
-            registered_model_id=entry.model.id,
-            registered_model_name=entry.model.name,
-            model_version_id=entry.version.id,
-            model_version_name=entry.version.name,
-            artifact_id=entry.artifact.id,
-            artifact_uri=entry.artifact.uri,
-        )
-        for entry in twins
-    )
-    candidates = (answer, *others)
+    candidates = (answer, *(candidate_of(entry) for entry in twins))
     return replace(
         resolution,
         outcome=Outcome.AMBIGUOUS,

@@ -287,16 +287,18 @@ def candidates_of(entries: Iterable[IndexedArtifact]) -> tuple[Candidate, ...]:
     ordered = sorted(
         by_version.values(), key=lambda e: (id_order(e.model.id), id_order(e.version.id))
     )
-    return tuple(
-        Candidate(
-            registered_model_id=entry.model.id,
-            registered_model_name=entry.model.name,
-            model_version_id=entry.version.id,
-            model_version_name=entry.version.name,
-            artifact_id=entry.artifact.id,
-            artifact_uri=entry.artifact.uri,
-        )
-        for entry in ordered
+    return tuple(candidate_of(entry) for entry in ordered)
+
+
+def candidate_of(entry: IndexedArtifact) -> Candidate:
+    """An indexed artifact as a candidate answer: its version, its model, itself."""
+    return Candidate(
+        registered_model_id=entry.model.id,
+        registered_model_name=entry.model.name,
+        model_version_id=entry.version.id,
+        model_version_name=entry.version.name,
+        artifact_id=entry.artifact.id,
+        artifact_uri=entry.artifact.uri,
     )
 
 

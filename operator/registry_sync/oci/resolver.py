@@ -43,7 +43,6 @@ import hashlib
 import http.cookiejar
 import ipaddress
 import json
-import ssl
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -55,6 +54,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from registry_sync.certificates.trust import client_context, is_certificate_failure
 from registry_sync.domain.nesting import deeper_than
 from registry_sync.domain.references import OciReference, StorageReference, parse_digest
 from registry_sync.oci.challenge import Challenge, ChallengeError, parse_challenges
@@ -245,7 +245,7 @@ class DigestResolver:
         self._remembered: dict[tuple[tuple[str, str], str], _Remembered] = {}
         self.request_count = 0
         self._http = httpx.AsyncClient(
-            verify=_tls_context(ca_file),
+            verify=client_context(ca_file, "--oci-ca-file"),
             timeout=self.limits.timeout,
             transport=transport,
             follow_redirects=False,
@@ -627,7 +627,7 @@ class DigestResolver:
         except httpx.TimeoutException:
             raise _Fail(FailureReason.UNAVAILABLE, f"{method} {_display(url)}: timed out") from None
         except httpx.HTTPError as error:
-            if _is_certificate_failure(error):
+            if is_certificate_failure(error):
                 message = (
                     f"{method} {_display(url)}: the TLS certificate is not trusted; give the "
                     "CA that signed it with --oci-ca-file"
@@ -661,19 +661,6 @@ class DigestResolver:
 
     def _failed(self, reason: FailureReason, message: str) -> Failed:
         return Failed(reason, message, self._clock())
-
-
-def _tls_context(ca_file: Path | str | None) -> ssl.SSLContext:
-    """The system trust, plus the CA bundle of `--oci-ca-file` when given."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as error:
-            raise ValueError(
-                f"--oci-ca-file: cannot load the CA bundle {ca_file}: {error}; give a PEM file"
-            ) from None
-    return context
 
 
 def _origin_of(url: str) -> tuple[str, str] | None:
@@ -791,15 +778,6 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:
         if len(received) > limit:
             return None
     return bytes(received)
-
-
-def _is_certificate_failure(error: BaseException) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(error)
 
 
 def _display(url: str) -> str:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from registry_sync.certificates.trust import is_certificate_failure
 from registry_sync.registry.answers import (
     AnswerLimits,
     TokenRefused,
@@ -121,15 +122,6 @@ def _without_credentials(url: str) -> str:
     if parts.port is not None:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _is_certificate_failure(error: BaseException) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(error)
 
 
 class RegistryTransport:
@@ -351,7 +343,7 @@ class RegistryTransport:
         token: str | None,
     ) -> Exception:
         reason = scrub(_reason(error), token)
-        if _is_certificate_failure(error):
+        if is_certificate_failure(error):
             return RegistryTLSError(
                 f"{method} {url}: the registry's TLS certificate is not trusted "
                 f"({reason}); give the CA bundle that signed it (ca_file / --ca-file)",

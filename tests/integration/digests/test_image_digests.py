@@ -32,12 +32,6 @@ PULL_SECRET = "model-images"
 PARAMS = {"vllm_model_name": "x", "model_name": "y", "version_name": "z"}
 
 
-@pytest.fixture
-async def registry_client(dev_registry: RunningRegistry) -> Any:
-    async with RegistryClient(dev_registry.url) as client:
-        yield client
-
-
 def pull_secret(oci: RunningOciRegistry, password: str, kind: str) -> dict[str, Any]:
     auth = base64.b64encode(f"{oci.username}:{password}".encode()).decode()
     if kind == "dockercfg":

@@ -46,12 +46,6 @@ NAMES = {"vllm_model_name": "gemma", "model_name": "Gemma", "version_name": "v1"
 
 
 @pytest.fixture
-async def registry_client(dev_registry: RunningRegistry) -> Any:
-    async with RegistryClient(dev_registry.url) as client:
-        yield client
-
-
-@pytest.fixture
 def proxy(oci_registry_basic: RunningOciRegistry) -> Iterator[FaultProxy]:
     oci = oci_registry_basic
     with fault_proxy_in_thread(

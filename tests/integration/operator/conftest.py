@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +12,6 @@ from registry_sync.registry.client import RegistryClient
 from support.cluster import Cluster
 from support.devregistry import RunningRegistry
 from support.operator import RunningOperator, start_operator
-
-
-@pytest.fixture
-async def registry_client(dev_registry: RunningRegistry) -> AsyncIterator[RegistryClient]:
-    async with RegistryClient(dev_registry.url) as client:
-        yield client
 
 
 @pytest.fixture

@@ -31,12 +31,6 @@ PARAMS = {"vllm_model_name": "x", "model_name": "y", "version_name": "z"}
 
 
 @pytest.fixture
-async def registry_client(dev_registry: RunningRegistry) -> Any:
-    async with RegistryClient(dev_registry.url) as client_:
-        yield client_
-
-
-@pytest.fixture
 def operator(
     kube: Cluster, namespace: str, dev_registry: RunningRegistry, tmp_path: Path
 ) -> Iterator[RunningOperator]:
