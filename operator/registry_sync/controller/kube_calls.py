@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from registry_sync.domain.metadata import (
 log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
+MODEL_POD_PAGE = 250  # pods a LIST page
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
@@ -271,19 +272,36 @@ class KubeObjects:
         return found[0] if found else None
 
     def list_model_pods(self, namespace: str, label: str) -> list[dict[str, Any]]:
-        """The namespace's pods carrying `label` (KServe's InferenceService label), as JSON:
-        one LIST at start, before the watch keeps them current."""
-        try:
-            response = self._core.list_namespaced_pod(
-                namespace, label_selector=label, _preload_content=False
-            )
-            return _items(_raw_json(response))
-        except _API_FAILURES as error:
-            raise KubeCallError("listing model pods in", namespace, error) from None
-        except ValueError as error:  # not JSON: the apiserver never does this
-            raise KubeCallError(
-                "listing model pods in", namespace, urllib3.exceptions.HTTPError(str(error))
-            ) from None
+        """The namespace's pods carrying `label` (KServe's InferenceService label), as JSON."""
+        return [pod for page in self.model_pod_pages(namespace, label) for pod in page]
+
+    def model_pod_pages(
+        self, namespace: str, label: str, page_size: int = MODEL_POD_PAGE
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Those pods a page at a time: a caller that keeps a few fields of each never
+        holds thousands of whole pod bodies at once (their peak would stay in the RSS)."""
+        token: str | None = None
+        while True:
+            try:
+                response = self._core.list_namespaced_pod(
+                    namespace,
+                    label_selector=label,
+                    limit=page_size,
+                    _continue=token,
+                    _preload_content=False,
+                )
+                page = _object(_raw_json(response))
+            except _API_FAILURES as error:
+                raise KubeCallError("listing model pods in", namespace, error) from None
+            except ValueError as error:  # not JSON: the apiserver never does this
+                raise KubeCallError(
+                    "listing model pods in", namespace, urllib3.exceptions.HTTPError(str(error))
+                ) from None
+            yield _items(page)
+            metadata = page.get("metadata")
+            token = metadata.get("continue") if isinstance(metadata, dict) else None
+            if not token:
+                return
 
     def serves(self, resource: Resource) -> bool:
         """Whether the apiserver serves `resource` at its version (one discovery GET of the

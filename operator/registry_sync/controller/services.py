@@ -36,7 +36,7 @@ from registry_sync.registry.snapshot_source import RegistrySnapshotSource
 log = logging.getLogger(__name__)
 
 STALE_AFTER_REFRESHES = 3
-STARTUP_DIGEST_WAIT_S = 3.0
+STARTUP_DIGEST_WAIT_S = 1.0
 
 
 @dataclass
@@ -218,10 +218,13 @@ async def _running_pods(
             )
         )
     book = PodBook()
+
+    def fill() -> None:  # in a thread, before any handler runs: nothing else reads the book
+        for page in kube.model_pod_pages(namespace, INFERENCE_SERVICE_POD_LABEL):
+            book.fill(page)
+
     try:
-        book.fill(
-            await asyncio.to_thread(kube.list_model_pods, namespace, INFERENCE_SERVICE_POD_LABEL)
-        )
+        await asyncio.to_thread(fill)
     except KubeCallError as error:
         log.warning("%s; model pods are learned from the watch", error)
     return RunningPods(book)
