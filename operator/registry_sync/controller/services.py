@@ -53,12 +53,14 @@ class Services:
     digests: ArtifactDigests | None = None
     served_names: ServedNameProbe | None = None
     refresher: asyncio.Task[None] | None = None
+    lookups: asyncio.Task[None] | None = None  # the round of digest lookups under way
 
     async def close(self) -> None:
-        if self.refresher is not None:
-            self.refresher.cancel()  # and the first lookups it may be waiting for
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.refresher
+        for task in (self.refresher, self.lookups):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.registry_client.aclose()
         if self.digests is not None:
             await self.digests.aclose()
@@ -158,7 +160,8 @@ async def start_services(
     # The first digest lookups run beside the rest of the start-up; the first decisions wait
     # for them only briefly (a binding says "not looked up yet" meanwhile, quietly), and are
     # made again as soon as they are done.
-    first_lookups = asyncio.create_task(services.refresh_digests(), name="first-digests")
+    first_lookups = asyncio.create_task(_look_up_digests(services), name="digest-lookups")
+    services.lookups = first_lookups
     await reconciler.load_existing_bindings()
     if settings.webhook is WebhookMode.OFF:
         await reconciler.expect_existing_inference_services()
@@ -166,24 +169,18 @@ async def start_services(
     if not done:
         log.info("image digests still being looked up after %gs", STARTUP_DIGEST_WAIT_S)
     services.refresher = asyncio.create_task(
-        refresh_forever(services, first_lookups if not done else None), name="registry-refresh"
+        refresh_forever(services, first_lookups), name="registry-refresh"
     )
     return services
 
 
-async def refresh_forever(
-    services: Services, first_lookups: asyncio.Task[None] | None = None
-) -> None:
+async def refresh_forever(services: Services, lookups: asyncio.Task[None] | None = None) -> None:
     """The one registry refresher: its cost does not grow with the number of objects.
 
-    `first_lookups` still running at start: once done, the bindings are decided again."""
+    Digest lookups run beside it, one round at a time (`lookups`: the round still running,
+    the first one at start): a slow or unreachable OCI registry never delays the Model
+    Registry's refresh. A round that ends has the bindings decided again."""
     interval = services.settings.refresh_seconds
-    if first_lookups is not None:
-        try:
-            await first_lookups
-            await services.reconciler.on_registry_refresh()
-        except Exception:  # lookups return failures as values: the last line
-            log.exception("the first image digest lookups failed unexpectedly")
     while True:
         await asyncio.sleep(interval)
         try:
@@ -193,14 +190,22 @@ async def refresh_forever(
                         _age(services.source.age_s()), error)  # fmt: skip
         except Exception:  # the source turns failures into RegistryError: the last line
             log.exception("registry refresh failed unexpectedly")
-        try:
-            await services.refresh_digests()
-        except Exception:  # lookups return failures as values: the last line
-            log.exception("looking up image digests failed unexpectedly")
+        if services.digests is not None and (lookups is None or lookups.done()):
+            lookups = asyncio.create_task(_look_up_digests(services), name="digest-lookups")
+            services.lookups = lookups
         try:
             await services.reconciler.on_registry_refresh()
         except Exception:  # one bad object must not stop the refresher
             log.exception("re-resolving after a registry refresh failed")
+
+
+async def _look_up_digests(services: Services) -> None:
+    """One round of digest lookups, then the bindings whose digest news changed anything."""
+    try:
+        await services.refresh_digests()
+        await services.reconciler.on_registry_refresh()
+    except Exception:  # lookups return failures as values: the last line
+        log.exception("looking up image digests failed unexpectedly")
 
 
 async def _running_pods(

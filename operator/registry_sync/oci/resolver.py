@@ -79,6 +79,9 @@ _MAX_TOKEN_CHARS: Final = 16 * 1024
 _DEFAULT_TOKEN_LIFETIME_S: Final = 60.0
 _TOKEN_MARGIN_S: Final = 10.0
 _MAX_REMEMBERED: Final = 4096
+UNREACHABLE_BACKOFF_S: Final = 30.0
+"""How long a host that could not be reached is not asked again (its lookups fail at once,
+keeping their last digests), so that an outage costs one timeout, not one per artifact."""
 _MAX_SERVICE_ACCOUNT_TOKEN_BYTES: Final = 64 * 1024
 _MAX_INDEX_DEPTH: Final = 16
 _MAX_INDEX_CONTAINERS: Final = 50_000
@@ -241,6 +244,8 @@ class DigestResolver:
         self.limits = limits or ResolverLimits()
         self._clock = clock
         self._semaphore = asyncio.Semaphore(self.limits.max_concurrency)
+        # Hosts that could not be reached, until when they are not asked again, and why.
+        self._unreachable: dict[tuple[str, str], tuple[float, str]] = {}
         # By (registry origin, repository): only ever sent back to that origin.
         self._remembered: dict[tuple[tuple[str, str], str], _Remembered] = {}
         self.request_count = 0
@@ -617,15 +622,37 @@ class DigestResolver:
         form: dict[str, str] | None = None,
     ) -> tuple[httpx.Response, bytes | None]:
         """One HTTP request; a 2xx body read up to `body_limit` (None past it)."""
+        origin = _origin_of(url)
+        unreachable = self._unreachable.get(origin) if origin is not None else None
+        if unreachable is not None and self._clock() < unreachable[0]:
+            # One host down must not cost every lookup of it a connect timeout.
+            raise _Fail(
+                FailureReason.UNAVAILABLE,
+                f"{method} {_display(url)}: not asked again yet ({unreachable[1]} less than "
+                f"{UNREACHABLE_BACKOFF_S:g} s ago)",
+            )
         self.request_count += 1
         try:
             async with self._http.stream(method, url, headers=headers, data=form) as response:
                 body = None
                 if body_limit is not None and response.is_success:
                     body = await _read_bounded(response, body_limit)
+                if origin is not None:
+                    self._unreachable.pop(origin, None)
                 return response, body
         except httpx.TimeoutException:
+            self._mark_unreachable(origin, f"{_display(url)} timed out")
             raise _Fail(FailureReason.UNAVAILABLE, f"{method} {_display(url)}: timed out") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            if is_certificate_failure(error):
+                raise _Fail(
+                    FailureReason.UNAVAILABLE,
+                    f"{method} {_display(url)}: the TLS certificate is not trusted; give the "
+                    "CA that signed it with --oci-ca-file",
+                ) from None
+            message = f"{_display(url)} could not be reached ({_shown(str(error) or 'no answer')})"
+            self._mark_unreachable(origin, message)
+            raise _Fail(FailureReason.UNAVAILABLE, f"{method} {message}") from None
         except httpx.HTTPError as error:
             if is_certificate_failure(error):
                 message = (
@@ -637,6 +664,10 @@ class DigestResolver:
                     str(error) or "no answer"
                 )
             raise _Fail(FailureReason.UNAVAILABLE, message) from None
+
+    def _mark_unreachable(self, origin: tuple[str, str] | None, why: str) -> None:
+        if origin is not None:
+            self._unreachable[origin] = (self._clock() + UNREACHABLE_BACKOFF_S, why)
 
     def _status_failure(self, session: _Session, method: str, url: str, status: int) -> _Fail:
         where = f"{method} {_display(url)}"

@@ -43,7 +43,10 @@ async def test_the_refresher_survives_any_exception_and_re_resolves_after_each()
     )
     reconciler = CountingReconciler()
     services = SimpleNamespace(
-        settings=SimpleNamespace(refresh_seconds=0.001), source=source, reconciler=reconciler
+        settings=SimpleNamespace(refresh_seconds=0.001),
+        source=source,
+        reconciler=reconciler,
+        digests=None,
     )
 
     refresher = asyncio.create_task(refresh_forever(cast(Services, services)))
@@ -64,3 +67,36 @@ def test_data_is_current_for_three_refresh_periods_and_one_refresh_timeout() -> 
     )
 
     assert snapshot_max_age_s(settings) == 90
+
+
+async def test_a_slow_round_of_digest_lookups_never_delays_the_registry_refresh() -> None:
+    source = FailingSource()
+    reconciler = CountingReconciler()
+    rounds_started = []
+    never = asyncio.Event()
+
+    async def hanging_lookups() -> None:  # an OCI registry that never answers
+        rounds_started.append(1)
+        await never.wait()
+
+    services = SimpleNamespace(
+        settings=SimpleNamespace(refresh_seconds=0.001),
+        source=source,
+        reconciler=reconciler,
+        digests=object(),
+        refresh_digests=hanging_lookups,
+        lookups=None,
+    )
+
+    refresher = asyncio.create_task(refresh_forever(cast(Services, services)))
+    try:
+        async with asyncio.timeout(10):
+            while source.refreshes < 20:
+                assert not refresher.done(), refresher
+                await asyncio.sleep(0.001)
+    finally:
+        refresher.cancel()
+        if services.lookups is not None:
+            services.lookups.cancel()
+    assert reconciler.rounds >= 19
+    assert len(rounds_started) == 1  # one round at a time

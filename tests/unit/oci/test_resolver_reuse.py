@@ -168,3 +168,19 @@ async def test_a_strange_lifetime_means_the_default_one(
     await resolver.resolve(oci("oci://quay.io/org/model:v3"))
 
     assert len([c for c in http.calls if c.request.url.path == "/v2/auth"]) == 2
+
+
+async def test_an_unreachable_host_costs_one_failure_not_one_per_artifact(
+    http: respx.MockRouter, resolver: DigestResolver, clock: Clock
+) -> None:
+    http.head(url__regex=r"https://quay\.io/.*").mock(side_effect=httpx.ConnectError("refused"))
+
+    outcomes = [await resolver.resolve(oci(f"oci://quay.io/org/model:v{n}")) for n in range(5)]
+
+    assert resolver.request_count == 1
+    assert all(not isinstance(outcome, Learned) for outcome in outcomes)
+    assert "not asked again yet" in str(outcomes[-1])
+
+    clock.now += 31  # the back-off is over: asked again
+    await resolver.resolve(oci("oci://quay.io/org/model:v9"))
+    assert resolver.request_count == 2

@@ -535,13 +535,9 @@ def refresher_of(source: RegistrySnapshotSource, reconciler: ErrorNotingReconcil
         settings=SimpleNamespace(refresh_seconds=0.01),
         source=source,
         reconciler=reconciler,
-        refresh_digests=no_digests_to_look_up,
+        digests=None,  # the digest check is off in these tests
     )
     return cast(Services, services)
-
-
-async def no_digests_to_look_up() -> None:
-    """The digest check is off in these tests."""
 
 
 async def refresh_until_current(
