@@ -37,6 +37,7 @@ def checks_gist(checks: tuple[Check, ...]) -> tuple[object, ...]:
             None if check.condition is None else check.condition.get("status"),
             None if check.condition is None else check.condition.get("reason"),
             check.blocker is not None,
+            check.announce,  # "not looked up yet" turning into a failure is news
             tuple(sorted((k, repr(v)) for k, v in check.status_fields.items())),
         )
         for check in checks

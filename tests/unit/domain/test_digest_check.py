@@ -294,3 +294,20 @@ def test_states_that_pass_by_themselves_are_shown_but_not_announced() -> None:
     for step in (no_pod_yet, not_asked_yet):
         assert condition(step, "DigestVerified")["status"] == "Unknown"
         assert not [e for e in step.decision.events if e.reason == "DigestUnknown"]
+
+
+def test_a_first_lookup_that_fails_is_worth_deciding_again() -> None:
+    under_way = decide(
+        DigestCheck.REPORT,
+        pod_running(RUNNING),
+        {DEPLOYED_URI: UnlearnedDigest("DigestUnknown", "not looked up yet", passing=True)},
+    )
+    failed = decide(DigestCheck.REPORT, pod_running(RUNNING), {})
+
+    assert worth_reconciling_again(
+        failed.resolution,
+        under_way.resolution,
+        pending=False,
+        fresh_checks=failed.decision.checks,
+        known_checks=under_way.decision.checks,
+    )
