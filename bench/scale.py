@@ -617,7 +617,17 @@ def report(
 
 
 def plot(results: Sequence[RunResult], path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        # The tables are written already: say what is missing instead of a traceback.
+        click.echo(
+            f"{path.name} not drawn: matplotlib is not installed (the bench extras: "
+            "`make bench`, or `pip install -c constraints.txt -e '.[dev,bench]'`); "
+            "redraw later with --replot",
+            err=True,
+        )
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
