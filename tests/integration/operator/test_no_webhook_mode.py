@@ -243,6 +243,16 @@ def events_of(kube: Cluster, namespace: str, name: str) -> list[tuple[str, str]]
     return [(event.type, event.reason) for event in events]
 
 
+def wait_for_event(kube: Cluster, namespace: str, name: str, event: tuple[str, str]) -> None:
+    """Until `event` (type, reason) is posted on `name`. The guard posts it after the patch
+    a test waits for (patch, then Event): reading once right after the patch races it."""
+    kube.wait_for(
+        lambda: event in events_of(kube, namespace, name) or None,
+        timeout=10,
+        description=f"{event[1]} Event on {name}",
+    )
+
+
 async def register_squatter(client: RegistryClient, owner: str) -> None:
     """Someone else registers the deployed image under a model of theirs."""
     model = await client.create_registered_model("Squatted-Mistral", owner=owner)
@@ -274,7 +284,7 @@ async def test_a_squatting_registration_does_not_cancel_a_correctly_started_run(
     run: dict[str, Any] = kube.wait_for(reported, timeout=30, description="started reported")
     assert "status" not in run["spec"]  # not cancelled
     assert "Ambiguous" in run["metadata"]["annotations"]["registry-sync.io/kept-running-because"]
-    assert ("Warning", "BindingNotReady") in events_of(kube, namespace, "started")
+    wait_for_event(kube, namespace, "started", ("Warning", "BindingNotReady"))
 
 
 async def test_a_run_started_after_a_squatting_registration_is_cancelled(
@@ -340,7 +350,7 @@ def test_a_foreign_run_named_like_the_copy_is_not_taken_for_it(
     annotations = original["metadata"]["annotations"]
     assert "registry-sync.io/replaced-by" not in annotations
     assert "is not its copy" in annotations["registry-sync.io/cancelled-because"]
-    assert ("Warning", "ReplacementNameTaken") in events_of(kube, namespace, RUN_NAME)
+    wait_for_event(kube, namespace, RUN_NAME, ("Warning", "ReplacementNameTaken"))
     stored = run_or_none(kube, namespace, COPY_NAME)
     assert stored is not None and stored["spec"]["status"] == "PipelineRunPending"
     assert "registry-sync.io/cancelled-because" not in stored["metadata"]["annotations"]

@@ -97,13 +97,18 @@ async def test_a_hostile_registry_name_is_refused_and_never_injected(
     for hostile in ("attacker.example", "$(context", "\\u001b"):
         assert hostile not in injected
 
-    events = kube.core.list_namespaced_event(namespace).items
-    unsafe_events = [event for event in events if event.reason == "UnsafeRegistryName"]
-    assert {event.involved_object.name for event in unsafe_events} == {
+    # Events follow the binding's status (write, then Events): wait for all three.
+    def unsafe_event_subjects() -> set[str] | None:
+        events = kube.core.list_namespaced_event(namespace).items
+        named = {e.involved_object.name for e in events if e.reason == "UnsafeRegistryName"}
+        return named if named >= {"quoted", "newline", "terminal"} else None
+
+    assert kube.wait_for(unsafe_event_subjects, timeout=10, description="UnsafeRegistryName") == {
         "quoted",
         "newline",
         "terminal",
     }
+    events = kube.core.list_namespaced_event(namespace).items
     for event in events:
         assert raw_controls(event.message or "") == [], event.message
     for deployment in CLAIMS:
