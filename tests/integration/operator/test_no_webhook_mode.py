@@ -151,10 +151,7 @@ def test_a_started_run_with_wrong_params_is_cancelled_with_an_event(
     run = wait_cancelled(kube, namespace, RUN_NAME)
 
     assert "wrong params" in run["metadata"]["annotations"]["registry-sync.io/cancelled-because"]
-    events = kube.core.list_namespaced_event(
-        namespace, field_selector=f"involvedObject.name={RUN_NAME}"
-    ).items
-    assert any(event.reason == "WrongParams" and event.type == "Warning" for event in events)
+    wait_for_event(kube, namespace, RUN_NAME, ("Warning", "WrongParams"))
     assert runs_named(kube, namespace) == [RUN_NAME]
 
 
