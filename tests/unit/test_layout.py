@@ -21,6 +21,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "webhook": {"domain", "controller", "certificates"},
     "handlers": {"domain", "controller", "webhook"},
     "audit": {"domain", "registry", "oci", "controller"},
+    "pipeline_tasks": {"domain", "registry", "controller"},
     "devregistry": set(),
     "local_control_plane": {"certificates"},
     "demo": {"registry", "local_control_plane"},
