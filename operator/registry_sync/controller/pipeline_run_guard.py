@@ -30,6 +30,7 @@ from registry_sync.domain.replacement import (
     Leave,
     Replace,
     Report,
+    Stamp,
     decide_without_webhook,
     left_alone_whatever_the_binding,
     when_copy_name_taken,
@@ -94,6 +95,9 @@ class PipelineRunGuard:
                 case Report(patch=patch, reason=reason, message=message):
                     await asyncio.to_thread(self._kube.patch_pipeline_run, ref, patch)
                     await self._event(body, "Warning", reason, message)
+                case Stamp(patch=patch):
+                    await asyncio.to_thread(self._kube.patch_pipeline_run, ref, patch)
+                    log.info("PipelineRun %s: params right, model version recorded", ref)
         except KubeCallError as error:
             # The next event of this run (or a restart's listing) tries again.
             log.warning("%s", error)

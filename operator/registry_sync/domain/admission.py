@@ -14,11 +14,17 @@ from registry_sync.domain.escaping import escaped
 from registry_sync.domain.metadata import (
     ORIGINAL_PARAMS_ANNOTATION,
     TARGET_LABEL,
+    TARGET_PARAM,
     VERSION_ANNOTATION,
 )
 from registry_sync.domain.name_clash import NAME_CLASH, NameClash
 from registry_sync.domain.params import ModelNames, ParamNames, ParamPlanError, plan_params
-from registry_sync.domain.pipeline_run import label_target, shortened, shown_name
+from registry_sync.domain.pipeline_run import (
+    label_target,
+    param_values,
+    shortened,
+    shown_name,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,8 @@ class Denied:
 
 AdmissionDecision = Admitted | Denied
 
+TARGET_MISMATCH = "TargetMismatch"
+
 
 def decide_admission(
     run: object,
@@ -87,6 +95,9 @@ def decide_admission(
             f"PipelineRun {run_name}: label {TARGET_LABEL} must name the InferenceService "
             "under test",
         )
+    mismatch = target_mismatch(run, run_name, target)
+    if mismatch is not None:
+        return mismatch
     if binding is None:
         return Denied(
             "UnknownInferenceService",
@@ -128,6 +139,30 @@ def decide_admission(
         params=plan.params if plan.changed else None,
         annotations=annotations,
         changed=tuple(change.name for change in plan.changes),
+    )
+
+
+def target_mismatch(run: object, run_name: str, target: str) -> Denied | None:
+    """A run whose `inference_service_name` param names another deployment than its label.
+
+    The label decides which binding gives the names; a pipeline sends its requests to the
+    deployment the param names. Disagreeing, they would benchmark one model and publish the
+    figures on the other's version. A param that is absent is fine (the label alone names
+    the target); one that is present must be the label's name, as a string.
+    """
+    values = param_values(run)
+    if TARGET_PARAM not in values:
+        return None
+    named = values[TARGET_PARAM]
+    if named == target:
+        return None
+    shown = shortened(named) if isinstance(named, str) else "a value that is not a string"
+    return Denied(
+        TARGET_MISMATCH,
+        f"PipelineRun {run_name}: its label {TARGET_LABEL} names {shortened(target)} but its "
+        f"param {TARGET_PARAM} names {shown}: the run would test one deployment and publish "
+        "its results on the other's model version. Make both name the deployment under test, "
+        "then create the run again.",
     )
 
 

@@ -88,8 +88,9 @@ REPLACEMENT_OF_ANNOTATION: Final = "registry-sync.io/replacement-of"
 CANCELLED_BECAUSE_ANNOTATION: Final = "registry-sync.io/cancelled-because"
 KEPT_RUNNING_ANNOTATION: Final = "registry-sync.io/kept-running-because"
 
-# A model-testing run's param naming its InferenceService (the public demo's pipeline has
-# it); read by the audit only: admission must go by the label.
+# A model-testing run's param naming the deployment its requests go to (the public demo's
+# pipeline has it). The label decides the binding; when the param is there it must name
+# the same deployment, else a run is refused (the audit also falls back on it).
 TARGET_PARAM: Final = "inference_service_name"
 
 # -- the Model Registry's labels on InferenceServices ---------------------------------------

@@ -92,7 +92,16 @@ class Report:
     message: str
 
 
-Action = Leave | Replace | Cancel | Report
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Leave the run running with its params; merge-patch `patch`, which records the model
+    version it runs for (`registry-sync.io/model-version-id`), as the webhook would have:
+    `publish` refuses a run without it."""
+
+    patch: Mapping[str, Any]
+
+
+Action = Leave | Replace | Cancel | Report | Stamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +143,12 @@ def decide_without_webhook(
         run, binding, param_names, inference_service_exists=inference_service_exists
     )
     if isinstance(decision, Admitted) and decision.params is None:
-        return Leave("params already right")
+        if VERSION_ANNOTATION in annotations_of(run):
+            # Stamped already, by the webhook or an earlier pass; a stamp that disagrees
+            # with the binding is `publish`'s to refuse, not the guard's to rewrite.
+            return Leave("params already right")
+        stamp = {VERSION_ANNOTATION: decision.annotations[VERSION_ANNOTATION]}
+        return Stamp({"metadata": {"annotations": stamp}})
     if isinstance(decision, Denied):
         if (
             spec_status != PENDING

@@ -25,6 +25,7 @@ from registry_sync.domain.metadata import (
     KEPT_RUNNING_ANNOTATION,
     REPLACED_BY_ANNOTATION,
     REPLACEMENT_OF_ANNOTATION,
+    VERSION_ANNOTATION,
     DeploymentKind,
     LabelKeys,
 )
@@ -48,6 +49,7 @@ from unit.domain.seed import (
     DEPLOYED_URI,
     INFERENCE_SERVICE_NAME,
     NAMESPACE,
+    READY_BINDING,
     seed_inference_service,
     seed_snapshot,
 )
@@ -150,8 +152,8 @@ class Namespace:
         return entry is not None and entry.ready
 
 
-def started_right_run() -> dict[str, Any]:
-    run = running_run("bench", INFERENCE_SERVICE_NAME, RIGHT_VERSION)
+def started_right_run(stamp: str | None = None) -> dict[str, Any]:
+    run = running_run("bench", INFERENCE_SERVICE_NAME, RIGHT_VERSION, stamp=stamp)
     run["metadata"]["creationTimestamp"] = CREATED
     run["status"] = {"conditions": [{"type": "Succeeded", "status": "Unknown"}]}
     return run
@@ -166,11 +168,15 @@ async def test_a_squatting_registration_does_not_cancel_a_correctly_started_run(
     await namespace.deploy()
     assert namespace.ready()
     await namespace.guard.on_pipeline_run("ADDED", started_right_run())
-    assert runs.patches == []
+    # Left running, and stamped with the version it runs for (as the webhook would have).
+    stamp = {VERSION_ANNOTATION: READY_BINDING.version_id}
+    assert runs.patches == [("bench", {"metadata": {"annotations": stamp}})]
+    runs.patches.clear()
+    stamped = started_right_run(stamp=READY_BINDING.version_id)
 
     await namespace.registry_changes_to(with_squatter(seed_snapshot()))
     assert not namespace.ready()
-    await namespace.guard.on_pipeline_run("MODIFIED", started_right_run())
+    await namespace.guard.on_pipeline_run("MODIFIED", stamped)
 
     assert [name for name, _ in runs.patches] == ["bench"]
     _, patch = runs.patches[0]
@@ -203,7 +209,7 @@ async def test_a_squatter_of_another_owner_does_not_count_with_registry_owners()
 
     squatted = with_squatter(owned_by_team(seed_snapshot()), owner="someone-else")
     await namespace.registry_changes_to(squatted)
-    late = started_right_run()
+    late = started_right_run(stamp=READY_BINDING.version_id)
     late["metadata"]["creationTimestamp"] = "2026-01-01T00:05:00Z"
     await namespace.guard.on_pipeline_run("ADDED", late)
 

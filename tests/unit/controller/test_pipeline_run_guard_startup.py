@@ -20,12 +20,13 @@ from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission
 from registry_sync.controller.pipeline_run_guard import PipelineRunGuard
 from registry_sync.controller.reconciler import InferenceServiceReconciler, ReconcilerConfig
 from registry_sync.domain.binding import GitOpsPolicy
-from registry_sync.domain.metadata import LabelKeys
+from registry_sync.domain.metadata import VERSION_ANNOTATION, LabelKeys
 from registry_sync.domain.params import ParamNames
 from support.snapshot_sources import SnapshotAtHand
 from unit.domain.seed import (
     INFERENCE_SERVICE_NAME,
     NAMESPACE,
+    READY_BINDING,
     seed_inference_service,
     seed_snapshot,
 )
@@ -79,9 +80,12 @@ class RunWrites:
         self.writes.append((f"event {reason}", subject["metadata"]["name"]))
 
 
-def running_run(name: str, target: str, version_name: str) -> dict[str, Any]:
-    """A started model-testing run of `target`; the seed's right names but `version_name`."""
-    return {
+def running_run(
+    name: str, target: str, version_name: str, *, stamp: str | None = None
+) -> dict[str, Any]:
+    """A started model-testing run of `target`; the seed's right names but `version_name`;
+    `stamp`, the model version id it was admitted for, when given."""
+    run: dict[str, Any] = {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
         "metadata": {
@@ -98,9 +102,13 @@ def running_run(name: str, target: str, version_name: str) -> dict[str, Any]:
             ]
         },
     }
+    if stamp is not None:
+        run["metadata"]["annotations"] = {VERSION_ANNOTATION: stamp}
+    return run
 
 
 RIGHT_VERSION = "quantized-w4a16-2501"
+RIGHT_VERSION_ID = READY_BINDING.version_id
 
 
 def guard_with_book(
@@ -122,7 +130,10 @@ async def test_a_right_run_whose_target_is_not_reconciled_yet_is_left_alone() ->
     guard, book, runs = guard_with_book()
     book.expect([INFERENCE_SERVICE_NAME])  # listed at start-up
     judged = asyncio.create_task(
-        guard.on_pipeline_run("ADDED", running_run("right", INFERENCE_SERVICE_NAME, RIGHT_VERSION))
+        guard.on_pipeline_run(
+            "ADDED",
+            running_run("right", INFERENCE_SERVICE_NAME, RIGHT_VERSION, stamp=RIGHT_VERSION_ID),
+        )
     )
     await asyncio.sleep(20 * SHORT_WAIT_S)  # far past the admission's wait
     assert not judged.done() and runs.writes == []
@@ -157,7 +168,7 @@ async def test_a_listed_service_that_went_away_does_not_hold_the_runs() -> None:
     gone["metadata"]["name"] = "deleted-meanwhile"
     await reconciler.on_inference_service("DELETED", gone)
 
-    right = running_run("right", INFERENCE_SERVICE_NAME, RIGHT_VERSION)
+    right = running_run("right", INFERENCE_SERVICE_NAME, RIGHT_VERSION, stamp=RIGHT_VERSION_ID)
     await asyncio.wait_for(guard.on_pipeline_run("ADDED", right), 5)
     assert runs.writes == []
 

@@ -547,3 +547,50 @@ def test_a_denial_shows_a_hostile_run_name_escaped() -> None:
     assert isinstance(decision, Denied)
     assert "run\\x0a\\x1b[2Jfake" in decision.message
     assert "\n" not in decision.message and "\x1b" not in decision.message
+
+
+# The label and the inference_service_name param must name the same deployment ---------------
+
+
+def test_a_run_whose_target_param_names_another_deployment_is_denied_naming_both() -> None:
+    params = [param("inference_service_name", "granite-8b"), *RIGHT_PARAMS]
+
+    denied = deny(pipeline_run(params))
+
+    assert denied.reason == "TargetMismatch"
+    assert INFERENCE_SERVICE_NAME in denied.message
+    assert "granite-8b" in denied.message
+    assert "inference_service_name" in denied.message
+
+
+def test_a_target_mismatch_is_denied_even_when_the_binding_is_not_ready_or_unknown() -> None:
+    params = [param("inference_service_name", "granite-8b")]
+
+    assert deny(pipeline_run(params), AMBIGUOUS_BINDING).reason == "TargetMismatch"
+    assert deny(pipeline_run(params), None).reason == "TargetMismatch"
+
+
+@pytest.mark.parametrize("value", [None, 7, ["mistral"], {"name": "mistral"}, ""])
+def test_a_target_param_that_is_not_the_labels_name_as_a_string_is_denied(value: object) -> None:
+    denied = deny(pipeline_run([param("inference_service_name", value), *RIGHT_PARAMS]))
+
+    assert denied.reason == "TargetMismatch"
+
+
+def test_a_target_param_naming_the_labels_deployment_is_admitted() -> None:
+    params = [param("inference_service_name", INFERENCE_SERVICE_NAME), *RIGHT_PARAMS]
+
+    assert admit(pipeline_run(params)).params is None
+
+
+def test_a_run_without_a_target_param_goes_by_its_label_alone() -> None:
+    assert admit(pipeline_run(RIGHT_PARAMS)).params is None
+
+
+def test_a_hostile_target_param_reaches_the_message_escaped_and_cut() -> None:
+    hostile = "x\n\x1b[31m" + "y" * 5000
+
+    denied = deny(pipeline_run([param("inference_service_name", hostile)]))
+
+    assert "\x1b" not in denied.message and "\n" not in denied.message
+    assert len(denied.message) < 1000

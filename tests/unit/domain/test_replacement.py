@@ -37,6 +37,7 @@ from registry_sync.domain.replacement import (
     Leave,
     Replace,
     Report,
+    Stamp,
     decide_without_webhook,
     replacement_name,
     when_copy_name_taken,
@@ -190,11 +191,34 @@ def test_a_finished_run_is_left_alone(status: dict[str, Any], binding: BindingVi
         pytest.param(None, running_status(), id="running"),
     ],
 )
-def test_a_run_with_the_right_params_is_left_alone(
+def test_a_run_with_the_right_params_is_stamped_with_the_version_it_runs_for(
     spec_status: str | None, status: dict[str, Any] | None
 ) -> None:
     run = pipeline_run(RIGHT_PARAMS, spec_status=spec_status, status=status)
+
+    action = decide(run)
+
+    assert action == Stamp(
+        {"metadata": {"annotations": {VERSION_ANNOTATION: READY_BINDING.version_id}}}
+    )
+
+
+@pytest.mark.parametrize("stamp", ["5", "999"], ids=["the-bindings", "another"])
+def test_a_stamped_run_with_the_right_params_is_left_alone(stamp: str) -> None:
+    run = pipeline_run(RIGHT_PARAMS, status=running_status())
+    run["metadata"]["annotations"] = {VERSION_ANNOTATION: stamp}
+
     assert decide(run) == Leave("params already right")
+
+
+def test_a_run_right_but_for_its_target_param_is_cancelled_not_stamped() -> None:
+    params = [*RIGHT_PARAMS, {"name": "inference_service_name", "value": "granite-8b"}]
+    run = pipeline_run(params, status=running_status())
+
+    action = decide(run)
+
+    assert isinstance(action, Cancel)
+    assert action.reason == "TargetMismatch"
 
 
 @pytest.mark.parametrize("name", [None, "", 7], ids=["missing", "empty", "not-a-string"])
@@ -755,7 +779,7 @@ def _with_spec_status(spec_status: object) -> dict[str, Any]:
 @pytest.mark.parametrize("spec_status", [[PENDING], {"value": PENDING}], ids=["list", "object"])
 def test_an_unhashable_spec_status_is_decided_not_a_crash(spec_status: object) -> None:
     action = decide(_with_spec_status(spec_status))
-    assert isinstance(action, Leave | Replace | Cancel | Report)
+    assert isinstance(action, Leave | Replace | Cancel | Report | Stamp)
 
 
 @given(
@@ -769,7 +793,7 @@ def test_decide_without_webhook_never_raises_on_arbitrary_runs(
     run: dict[str, Any], binding: BindingView | None, exists: bool
 ) -> None:
     action = decide_without_webhook(run, binding, NAMES, inference_service_exists=exists)
-    assert isinstance(action, Leave | Replace | Cancel | Report)
+    assert isinstance(action, Leave | Replace | Cancel | Report | Stamp)
 
 
 @given(pipeline_runs(SPEC_STATUSES), BINDINGS)
