@@ -24,6 +24,7 @@ from registry_sync.audit.report import (
 )
 from registry_sync.audit.settings import AuditSettingsError, load_audit_settings
 from registry_sync.audit.verdicts import audit_namespace
+from registry_sync.controller.kube_calls import KubeConfigError, default_namespace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -153,26 +154,10 @@ def audit(namespace: str | None, output: str, kubeconfig: str | None, **given: A
 
 def _context_namespace(kubeconfig: str | None, as_json: bool) -> str:
     """The namespace of the kubeconfig's current context, as kubectl would use it."""
-    from kubernetes import config
-
     try:
-        _, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig
-        )
-    except (config.ConfigException, OSError) as error:
-        _fail(
-            f"no -n/--namespace given and no kubeconfig context to take one from ({error})",
-            None,
-            as_json,
-        )
-    namespace = ((active or {}).get("context") or {}).get("namespace")
-    if not namespace:
-        _fail(
-            "no -n/--namespace given and the kubeconfig's current context names no namespace",
-            None,
-            as_json,
-        )
-    return str(namespace)
+        return default_namespace(kubeconfig)
+    except KubeConfigError as error:
+        _fail(str(error), None, as_json)
 
 
 def _fail(message: str, namespace: str | None, as_json: bool) -> NoReturn:

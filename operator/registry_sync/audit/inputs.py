@@ -23,12 +23,17 @@ from pathlib import Path
 from typing import Any, Final, cast
 
 import urllib3.exceptions
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from registry_sync.audit.findings import RegistryInferenceServiceRecord, RunningImages
 from registry_sync.audit.registry_records import read_inference_service_records
-from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, load_api_client
+from registry_sync.controller.kube_calls import (
+    KubeCallError,
+    KubeConfigError,
+    KubeObjects,
+    connect,
+)
 from registry_sync.controller.registered_digests import ArtifactDigests
 from registry_sync.controller.settings import RegistrySettings
 from registry_sync.domain.digest_check import (
@@ -204,22 +209,10 @@ async def look_up_digests(
 
 
 def connect_to_cluster(kubeconfig: str | None) -> client.ApiClient:
-    """An ApiClient for the kubeconfig (`--kubeconfig`, else KUBECONFIG, else the default)."""
     try:
-        if kubeconfig is None:
-            return load_api_client(None)
-        # An explicit --kubeconfig wins, also inside a pod with a service account.
-        configuration = client.Configuration()
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
-        )
-        return client.ApiClient(configuration)
-    except (config.ConfigException, OSError, ValueError) as error:
-        where = kubeconfig or "KUBECONFIG / ~/.kube/config"
-        raise AuditImpossible(
-            f"cannot load a Kubernetes configuration from {where}: {error}; "
-            "give --kubeconfig or log in (oc login / kubectl config use-context)"
-        ) from None
+        return connect(kubeconfig)
+    except KubeConfigError as error:
+        raise AuditImpossible(str(error)) from None
 
 
 def read_namespace_objects(

@@ -12,7 +12,8 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import urllib3
 from kubernetes import client, config
@@ -76,6 +77,58 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
             config_file=kubeconfig, client_configuration=configuration
         )
     return client.ApiClient(configuration)
+
+
+class KubeConfigError(Exception):
+    """No Kubernetes configuration could be loaded; the message says from where and what to do."""
+
+
+def connect(kubeconfig: str | None) -> client.ApiClient:
+    """An ApiClient for a command run by a person or a pipeline step: `kubeconfig` when
+    given (it wins, also inside a pod), else the pod's service account, else KUBECONFIG or
+    ~/.kube/config. Raises `KubeConfigError`."""
+    try:
+        if kubeconfig is None:
+            return load_api_client(None)
+        configuration = client.Configuration()
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration
+        )
+        return client.ApiClient(configuration)
+    except (config.ConfigException, OSError, ValueError) as error:
+        where = kubeconfig or "KUBECONFIG / ~/.kube/config"
+        raise KubeConfigError(
+            f"cannot load a Kubernetes configuration from {where}: {error}; "
+            "give --kubeconfig or log in (oc login / kubectl config use-context)"
+        ) from None
+
+
+_POD_NAMESPACE_FILE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def default_namespace(kubeconfig: str | None) -> str:
+    """The namespace a command works in when none is given, as kubectl picks it: the
+    kubeconfig context's (`kubeconfig`, else KUBECONFIG or ~/.kube/config), else, in a pod,
+    its service account's. Raises `KubeConfigError` saying there is none."""
+    try:
+        _, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig
+        )
+    except (config.ConfigException, OSError) as error:
+        active, problem = None, f"no kubeconfig context to take one from ({error})"
+    else:
+        problem = "the kubeconfig's current context names no namespace"
+    namespace = ((active or {}).get("context") or {}).get("namespace")
+    if namespace:
+        return str(namespace)
+    if kubeconfig is None:
+        try:
+            namespace = _POD_NAMESPACE_FILE.read_text().strip()
+        except OSError:
+            namespace = None
+        if namespace:
+            return namespace
+    raise KubeConfigError(f"no -n/--namespace given and {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +304,20 @@ class KubeObjects:
             target = f"{namespace}/{body['metadata']['name']}"
             raise KubeCallError("creating PipelineRun", target, error) from None
         return True
+
+    def get_object(self, resource: Resource, ref: ObjectRef) -> dict[str, Any] | None:
+        """One object by name through `get` (what a pipeline task's Role grants), or None."""
+        try:
+            result = self._custom.get_namespaced_custom_object(
+                resource.group, resource.version, ref.namespace, resource.plural, ref.name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise KubeCallError(f"reading {resource.kind}", str(ref), error) from None
+        except urllib3.exceptions.HTTPError as error:
+            raise KubeCallError(f"reading {resource.kind}", str(ref), error) from None
+        return result if isinstance(result, dict) else None
 
     def find_pipeline_run(self, ref: ObjectRef) -> dict[str, Any] | None:
         """One PipelineRun by name (the no-webhook Role grants no `get`)."""
