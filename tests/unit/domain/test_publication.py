@@ -375,7 +375,8 @@ def test_the_registry_giving_a_whole_number_back_still_counts_as_the_same_value(
     whole = Figure("requests_per_second@rate=2", 2.0, "requests/s", "guidellm", "0.8.1")
     metrics, record = stored_as_written(published(figures=(whole,)))
     as_read = tuple(replace(metric, value=2) for metric in metrics)
-    record = replace(record, properties={**record.properties, "figures": '{"%s": 2}' % whole.name})
+    as_recorded = json.dumps({whole.name: 2})
+    record = replace(record, properties={**record.properties, "figures": as_recorded})
 
     assert published(figures=(whole,), metrics=as_read, records=(record,)).writes_nothing
 
