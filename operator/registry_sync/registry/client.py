@@ -440,12 +440,16 @@ class RegistryClient:
         version_id: str,
         *,
         name: str,
-        uri: str,
+        uri: str | None = None,
         description: str | None = None,
         custom_properties: Mapping[str, MetadataValue] | None = None,
     ) -> DocArtifactRecord:
         """Attach a new document artifact to one version (201). Not retried once sent:
-        a repeat could leave two documents."""
+        a repeat could leave two documents.
+
+        `uri` may be left out when the document is its properties (the spec allows an
+        empty one; the recordings only show a document with a URI).
+        """
         path = f"/model_versions/{_checked_id('model version', version_id)}/artifacts"
         body = _body(
             artifactType=DOC_ARTIFACT_TYPE,

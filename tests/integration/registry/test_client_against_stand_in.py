@@ -128,6 +128,19 @@ async def test_a_document_is_attached_listed_and_changed(
     assert await registry_client.list_version_metrics(version) == []
 
 
+async def test_a_document_without_a_uri_keeps_its_properties(
+    seed: dict[str, str], registry_client: RegistryClient
+) -> None:
+    run = {"run_uid": MetadataStringValue(string_value="0c4e")}
+
+    created = await registry_client.create_doc_artifact(
+        seed["w4a16"], name="model-testing-abc12", custom_properties=run
+    )
+
+    (listed,) = await registry_client.list_version_doc_artifacts(seed["w4a16"])
+    assert (listed.id, listed.uri, listed.custom_properties) == (created.id, None, run)
+
+
 async def test_a_serving_environment_is_created_once_and_then_found(
     registry_client: RegistryClient,
 ) -> None:

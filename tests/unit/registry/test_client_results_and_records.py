@@ -201,6 +201,20 @@ async def test_a_document_is_created_once_and_not_retried_after_an_ambiguous_fai
     }
 
 
+async def test_a_document_without_a_uri_is_sent_without_one(
+    client: RegistryClient, http: respx.MockRouter
+) -> None:
+    answer = {key: value for key, value in doc_json().items() if key != "uri"}
+    route = http.post("/model_versions/2/artifacts").respond(201, json=answer)
+
+    document = await client.create_doc_artifact(
+        "2", name="model-testing-abc12", custom_properties={"run": RUN}
+    )
+
+    assert "uri" not in sent(route)
+    assert document.uri is None
+
+
 async def test_a_created_document_is_read_as_a_document(
     client: RegistryClient, http: respx.MockRouter
 ) -> None:
