@@ -9,7 +9,7 @@ import pytest
 
 from support.third_party import third_party_dir
 
-RECORDINGS = "model-registry/recordings.json"
+RECORDINGS = "model-registry/recordings-full.json"
 
 
 def exchange_ids() -> list[str]:

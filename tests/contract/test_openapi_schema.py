@@ -2,7 +2,9 @@
 
 Answers come from the replay of the recordings and from a tour of every route the
 stand-in serves. The real server departs from its own spec in three recorded ways; the
-stand-in copies those, and they are listed in `SPEC_DEVIATIONS` and nowhere else.
+stand-in copies those, and they are listed in `SPEC_DEVIATIONS` and nowhere else. The
+recorded answers themselves are checked too, so a recording outside the spec that the
+list misses fails here.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ SPEC_DEVIATIONS: tuple[SpecDeviation, ...] = (
     SpecDeviation(
         name="POST /inference_services answers 201",
         reason="the spec declares 200; the real server answers 201 Created "
-        "(recording 'record deployed inference service')",
+        "(recordings 'record deployed inference service', 'record without a model version')",
         status=201,
         applies_to=lambda r: r.method == "POST" and r.path == f"{API_BASE}/inference_services",
         validate_as=200,
@@ -249,7 +251,43 @@ def _tour_every_route(go: Tour) -> None:
         201,
         body={"artifactType": "doc-artifact", "name": "readme", "uri": "https://x/readme"},
     )["id"]
+    metric = {
+        "artifactType": "metric",
+        "name": "ttft_p90",
+        "value": 182.5,
+        "timestamp": "1764150000000",
+        "customProperties": {"run": string_value},
+    }
+    go(
+        "publish a metric on a version",
+        "POST",
+        f"/model_versions/{version}/artifacts",
+        200,
+        body=metric,
+    )
+    go(
+        "publish the metric again",
+        "POST",
+        f"/model_versions/{version}/artifacts",
+        200,
+        body={"artifactType": "metric", "name": "ttft_p90", "value": 190},
+    )
     go("list a version's artifacts", "GET", f"/model_versions/{version}/artifacts", 200)
+    go(
+        "list a version's metrics",
+        "GET",
+        f"/model_versions/{version}/artifacts",
+        200,
+        query={"artifactType": "metric"},
+    )
+    go("list metrics", "GET", "/artifacts", 200, query={"artifactType": "metric"})
+    go(
+        "describe a document",
+        "PATCH",
+        f"/artifacts/{document}",
+        200,
+        body={"artifactType": "doc-artifact", "description": "the report"},
+    )
     loose = go(
         "create a model artifact",
         "POST",
@@ -325,6 +363,19 @@ def _tour_every_route(go: Tour) -> None:
         body={"modelVersionId": other},
     )
     go(
+        "mark an inference service undeployed",
+        "PATCH",
+        f"/inference_services/{service}",
+        200,
+        body={"desiredState": "UNDEPLOYED"},
+    )
+    go(
+        "the version an inference service serves",
+        "GET",
+        f"/inference_services/{service}/version",
+        200,
+    )
+    go(
         "find an inference service",
         "GET",
         "/inference_service",
@@ -339,6 +390,20 @@ def _tour_every_route(go: Tour) -> None:
     go("bad filter", "GET", "/artifacts", 400, query={"filterQuery": "uri = = 'x'"})
     go("find a version without its model", "GET", "/model_version", 400, query={"name": "v1"})
     go("find an unknown model", "GET", "/registered_model", 404, query={"name": "nope"})
+    go(
+        "move an inference service to another model",
+        "PATCH",
+        f"/inference_services/{service}",
+        400,
+        body={"registeredModelId": model},
+    )
+    go(
+        "a second record of the same name in the environment",
+        "POST",
+        "/inference_services",
+        409,
+        body={"name": "isvc", "registeredModelId": model, "servingEnvironmentId": environment},
+    )
     go("non-numeric pageSize", "GET", "/model_versions", 400, query={"pageSize": "ten"})
     go("non-numeric id", "GET", "/model_artifacts/abc", 400)
 
@@ -364,6 +429,19 @@ def test_replayed_answer_is_within_the_spec(
     problems, _ = spec_check.problems(outcome.sent, outcome.status, outcome.body)
 
     assert not problems, f"{outcome.exchange.label}: " + "\n".join(problems)
+
+
+def test_the_real_servers_recorded_answer_is_within_the_spec_or_a_listed_deviation(
+    exchange_index: int, replayed: list[Outcome], spec_check: SpecCheck
+) -> None:
+    # Keeps SPEC_DEVIATIONS complete: a new recording the spec does not declare fails here.
+    # (A metric POST answered 200 is declared: the upsert path lists both 200 and 201.)
+    outcome = replayed[exchange_index]
+    exchange = outcome.exchange
+
+    problems, _ = spec_check.problems(outcome.sent, exchange.status, exchange.response)
+
+    assert not problems, f"{exchange.label}: " + "\n".join(problems)
 
 
 def test_every_answer_of_the_tour_is_within_the_spec(

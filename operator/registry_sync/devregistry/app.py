@@ -22,7 +22,7 @@ from registry_sync.devregistry.entities import (
 from registry_sync.devregistry.errors import ApiError, bad_request, not_found
 from registry_sync.devregistry.filtering import FilterSyntaxError, parse_filter
 from registry_sync.devregistry.paging import cut_page, page_request, parse_id
-from registry_sync.devregistry.store import RegistryStore
+from registry_sync.devregistry.store import RegistryStore, VersionArtifactWrite
 
 API_BASE = "/api/model_registry/v1alpha3"
 
@@ -156,12 +156,26 @@ class RegistryApi:
         # The real server ignores filterQuery here, even a malformed one.
         return _page(self._all_model_artifacts(), _query(request), honour_filter_query=False)
 
+    async def list_inference_services(self, request: web.Request) -> web.Response:
+        # The real server ignored filterQuery here too: `desiredState = 'UNDEPLOYED'`
+        # answered records of both states.
+        return _page(self.store.all(INFERENCE_SERVICE), _query(request), honour_filter_query=False)
+
+    async def version_of_inference_service(self, request: web.Request) -> web.Response:
+        service_id = parse_id(request.match_info["id"], INFERENCE_SERVICE.noun)
+        return _json(self.store.version_of_inference_service(service_id))
+
     async def list_artifacts(self, request: web.Request) -> web.Response:
         query = _query(request)
         return _page(_of_artifact_type(self.store.all(ANY_ARTIFACT), query), query)
 
     async def get_artifact(self, request: web.Request) -> web.Response:
         return _json(self.store.get_artifact(parse_id(request.match_info["id"], "artifact")))
+
+    async def patch_artifact(self, request: web.Request) -> web.Response:
+        artifact_id = parse_id(request.match_info["id"], "artifact")
+        self.store.get_artifact(artifact_id)  # an unknown id is a 404 whatever the body says
+        return self._written(self.store.update_artifact(artifact_id, await _body(request)), 200)
 
     # -- children of a parent ------------------------------------------------------------
 
@@ -185,8 +199,8 @@ class RegistryApi:
     async def add_artifact_to_version(self, request: web.Request) -> web.Response:
         version_id = parse_id(request.match_info["id"], MODEL_VERSION.noun)
         self.store.get(MODEL_VERSION, version_id)
-        artifact, created = self.store.add_version_artifact(version_id, await _body(request))
-        return self._written(artifact, 201 if created else 200)
+        artifact, write = self.store.add_version_artifact(version_id, await _body(request))
+        return self._written(artifact, 201 if write is VersionArtifactWrite.CREATED else 200)
 
     async def list_services_of_environment(self, request: web.Request) -> web.Response:
         environment_id = parse_id(request.match_info["id"], SERVING_ENVIRONMENT.noun)
@@ -289,6 +303,8 @@ class RegistryApi:
             list_all, create_one, get_one, patch_one = self._collection(kind, create)
             if kind is MODEL_ARTIFACT:
                 list_all = self.list_model_artifacts
+            if kind is INFERENCE_SERVICE:
+                list_all = self.list_inference_services
             table += [
                 web.get(f"{API_BASE}/{plural}", list_all, allow_head=False),
                 web.post(f"{API_BASE}/{plural}", create_one),
@@ -358,6 +374,12 @@ class RegistryApi:
         table += [
             web.get(f"{API_BASE}/artifacts", self.list_artifacts, allow_head=False),
             web.get(f"{API_BASE}/artifacts/{{id}}", self.get_artifact, allow_head=False),
+            web.patch(f"{API_BASE}/artifacts/{{id}}", self.patch_artifact),
+            web.get(
+                f"{API_BASE}/inference_services/{{id}}/version",
+                self.version_of_inference_service,
+                allow_head=False,
+            ),
         ]
         return table
 

@@ -9,6 +9,7 @@ the store's rules work on fields already known to be well-formed.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,9 @@ _ID_FIELDS = {
     "servingEnvironmentId": "serving environment",
 }
 _STRING_LIST_FIELDS = frozenset({"language", "tasks"})
+# Fields that are JSON numbers, not strings, and the Go type the real server decodes them as.
+_NUMBER_FIELDS = {"value": "float64", "step": "int64"}
+_METRIC_FIELDS = frozenset({"artifactType", "value", "timestamp", "step", "state"})
 ARTIFACT_STATES = (
     "UNKNOWN",
     "PENDING",
@@ -153,6 +157,15 @@ DOC_ARTIFACT = EntityKind(
     update_fields=_COMMON_FIELDS | {"artifactType", "uri", "state"},
     states=ARTIFACT_STATES,
 )
+METRIC = EntityKind(
+    collection="artifacts",
+    noun="metric",
+    sequence="artifact",
+    type_name="MetricCreate",
+    create_fields=_COMMON_FIELDS | _METRIC_FIELDS | {"name"},
+    update_fields=_COMMON_FIELDS | _METRIC_FIELDS,
+    states=ARTIFACT_STATES,
+)
 # Every artifact, whatever its type: for generic listings and lookups.
 ANY_ARTIFACT = EntityKind(
     collection="artifacts",
@@ -162,7 +175,11 @@ ANY_ARTIFACT = EntityKind(
     create_fields=frozenset(),
     update_fields=frozenset(),
 )
-ARTIFACT_TYPES = {"model-artifact": MODEL_ARTIFACT, "doc-artifact": DOC_ARTIFACT}
+ARTIFACT_TYPES = {
+    "model-artifact": MODEL_ARTIFACT,
+    "doc-artifact": DOC_ARTIFACT,
+    "metric": METRIC,
+}
 CONTEXT_KINDS = (REGISTERED_MODEL, MODEL_VERSION, SERVING_ENVIRONMENT, INFERENCE_SERVICE)
 
 
@@ -207,6 +224,22 @@ def _check_custom_properties(value: Any, type_name: str) -> Json:
     return copy.deepcopy(value)
 
 
+def _number(value: Any, key: str, go_type: str, type_name: str) -> int | float:
+    """A JSON number the real server decodes as `go_type` (an int64 refuses a fraction)."""
+    fits = isinstance(value, int | float) and not isinstance(value, bool)
+    if fits and not math.isfinite(value):
+        # Python's JSON decoder reads NaN and Infinity; Go's, and JSON itself, do not.
+        fits = False
+    if fits and go_type == "int64" and not float(value).is_integer():
+        fits = False
+    if not fits:
+        raise bad_request(
+            f"json: cannot unmarshal {_go_type_of(value)} into Go struct field "
+            f"{type_name}.{key} of type {go_type}"
+        )
+    return int(value) if go_type == "int64" else value
+
+
 def accept_body(
     body: Any, kind: EntityKind, fields: frozenset[str], ignored: frozenset[str] = frozenset()
 ) -> Json:
@@ -230,6 +263,9 @@ def accept_body(
         if key == "customProperties":
             accepted[key] = _check_custom_properties(value, kind.type_name)
             continue
+        if key in _NUMBER_FIELDS:
+            accepted[key] = _number(value, key, _NUMBER_FIELDS[key], kind.type_name)
+            continue
         if key in _STRING_LIST_FIELDS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise bad_request(f"{kind.type_name}.{key} must be a list of strings")
@@ -239,6 +275,10 @@ def accept_body(
             raise bad_request(
                 f"json: cannot unmarshal {_go_type_of(value)} into Go struct field "
                 f"{kind.type_name}.{key} of type string"
+            )
+        if key == "timestamp" and not (value.isascii() and value.isdigit()):
+            raise bad_request(
+                f"{kind.type_name}.timestamp must be milliseconds as a decimal string"
             )
         if key in _ID_FIELDS and value != "":
             value = parse_id(value, _ID_FIELDS[key])

@@ -14,11 +14,13 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from registry_sync.devregistry.entities import (
     ARTIFACT_TYPES,
     INFERENCE_SERVICE,
+    METRIC,
     MODEL_ARTIFACT,
     MODEL_VERSION,
     OUTPUT_FIELDS,
@@ -44,6 +46,15 @@ COLLECTIONS = (
     "inferenceServices",
     "artifacts",
 )
+
+
+class VersionArtifactWrite(Enum):
+    """What `POST /model_versions/{id}/artifacts` did; the real server answers 201 only
+    for CREATED (a metric, new or not, is answered 200)."""
+
+    CREATED = "created"
+    ATTACHED = "attached"
+    UPSERTED = "upserted"
 
 
 def wall_clock_ms() -> int:
@@ -120,6 +131,22 @@ class RegistryStore:
             self._contents.entities["artifacts"][a]
             for a in self._contents.version_artifacts.get(version_id, [])
         ]
+
+    def version_of_inference_service(self, service_id: str) -> Json:
+        """The version a record serves: its `modelVersionId`, or else its model's newest
+        live version (by creation), as the real server answers for a record without one."""
+        service = self.get(INFERENCE_SERVICE, service_id)
+        if service.get("modelVersionId"):
+            return self.get(MODEL_VERSION, service["modelVersionId"])
+        live = [
+            v
+            for v in self._contents.entities["modelVersions"].values()
+            if v["registeredModelId"] == service["registeredModelId"] and v["state"] == "LIVE"
+        ]
+        if not live:
+            raise not_found(f"no model version found for inference service {service_id}")
+        newest = max(live, key=lambda v: (int(v["createTimeSinceEpoch"]), int(v["id"])))
+        return copy.deepcopy(newest)
 
     def versions_of_artifact(self, artifact_id: str) -> list[str]:
         return [
@@ -207,10 +234,12 @@ class RegistryStore:
             s.get("name") == name and s["servingEnvironmentId"] == fields["servingEnvironmentId"]
             for s in self._contents.entities["inferenceServices"].values()
         ):
+            # The real server's words: it keeps a record's name prefixed by its environment.
             raise conflict(
-                f"inference service with name {name} already exists in serving environment "
-                f"{fields['servingEnvironmentId']}"
+                f"inference service with name {fields['servingEnvironmentId']}:{name} "
+                "already exists"
             )
+        fields.setdefault("desiredState", "DEPLOYED")
         return self._insert(INFERENCE_SERVICE, fields)
 
     def create_model_artifact(self, body: Any) -> Json:
@@ -222,10 +251,11 @@ class RegistryStore:
             )
         return self._insert(MODEL_ARTIFACT, fields)
 
-    def add_version_artifact(self, version_id: str, body: Any) -> tuple[Json, bool]:
-        """Create an artifact in a version, or attach an existing one named by `id`.
+    def add_version_artifact(self, version_id: str, body: Any) -> tuple[Json, VersionArtifactWrite]:
+        """Create an artifact in a version, attach an existing one named by `id`, or upsert
+        a metric by name.
 
-        Returns the artifact and whether it was created (201) rather than attached (200).
+        Returns the artifact and what the write did, which decides the answer's status.
         """
         self.get(MODEL_VERSION, version_id)
         artifact_type = body.get("artifactType") if isinstance(body, dict) else None
@@ -239,11 +269,33 @@ class RegistryStore:
             artifact_id = parse_id(str(existing_id), "artifact")
             artifact = self.get_artifact(artifact_id)
             self._attach(version_id, artifact_id)
-            return artifact, False
+            return artifact, VersionArtifactWrite.ATTACHED
         fields = accept_body(body, kind, kind.create_fields, OUTPUT_FIELDS)
+        if kind is METRIC:
+            return self._upsert_metric(version_id, fields), VersionArtifactWrite.UPSERTED
         artifact = self._insert(kind, fields)
         self._attach(version_id, artifact["id"])
-        return artifact, True
+        return artifact, VersionArtifactWrite.CREATED
+
+    def _upsert_metric(self, version_id: str, fields: Json) -> Json:
+        """A version holds one metric per name: a second post of a name changes that one.
+
+        Given fields replace stored ones, the rest are kept (a repost without
+        `customProperties` or `timestamp` keeps the first ones), the creation time stays,
+        the update time moves, and the state is left as it was, as on the real server.
+        """
+        name = fields.get("name", "")
+        if not name:
+            raise bad_request("a metric needs a non-empty name")
+        for artifact_id in self._contents.version_artifacts.get(version_id, []):
+            stored = self._contents.entities["artifacts"][artifact_id]
+            if stored["artifactType"] == "metric" and stored.get("name") == name:
+                stored.update(fields)
+                stored["lastUpdateTimeSinceEpoch"] = self._now()
+                return copy.deepcopy(stored)
+        artifact = self._insert(METRIC, fields)
+        self._attach(version_id, artifact["id"])
+        return artifact
 
     def _attach(self, version_id: str, artifact_id: str) -> None:
         attached = self._contents.version_artifacts.setdefault(version_id, [])
@@ -251,6 +303,11 @@ class RegistryStore:
             attached.append(artifact_id)
 
     # -- changing ------------------------------------------------------------------
+
+    def update_artifact(self, artifact_id: str, body: Any) -> Json:
+        """A PATCH of any artifact (`/artifacts/{id}`), by the rules of its own type."""
+        current = self.get_artifact(artifact_id)
+        return self.update(ARTIFACT_TYPES[current["artifactType"]], artifact_id, body)
 
     def update(self, kind: EntityKind, entity_id: str, body: Any) -> Json:
         """Apply a PATCH: given fields replace stored ones (customProperties as a whole).

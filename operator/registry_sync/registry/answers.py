@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from registry_sync.domain.nesting import deeper_than
 from registry_sync.registry.errors import (
     RegistryAuthError,
+    RegistryConflict,
     RegistryError,
     RegistryNotFound,
     RegistryProtocolError,
@@ -196,7 +197,8 @@ def answer_value(
         if idempotent or status in (429, 503):
             raise Transient(final, _retry_after_seconds(response))
         raise final
-    raise RegistryRejected(
+    rejected = RegistryConflict if status == 409 else RegistryRejected
+    raise rejected(
         f"{method} {url}: {detail}",
         method=method,
         url=url,

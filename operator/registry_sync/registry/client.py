@@ -12,6 +12,7 @@ How a request travels (TLS, token, retries, deadlines, bounded answers, observer
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from enum import StrEnum
@@ -24,15 +25,21 @@ import httpx
 from registry_sync.registry.answers import AnswerLimits, ModelT, parsed
 from registry_sync.registry.errors import RegistryNotFound, RegistryProtocolError
 from registry_sync.registry.models import (
+    DOC_ARTIFACT_TYPE,
+    METRIC_TYPE,
     MODEL_ARTIFACT_TYPE,
     ArtifactRecord,
+    DesiredState,
+    DocArtifactRecord,
     EntityState,
     InferenceServiceRecord,
     MetadataValue,
+    MetricArtifactRecord,
     ModelVersionRecord,
     Page,
     RegisteredModelRecord,
     ServingEnvironmentRecord,
+    VersionArtifact,
     custom_properties_json,
 )
 from registry_sync.registry.transport import (
@@ -44,6 +51,9 @@ from registry_sync.registry.transport import (
 )
 
 DEFAULT_PAGE_SIZE = 100
+
+PageT = TypeVar("PageT", bound=Page[Any])
+TypedArtifactT = TypeVar("TypedArtifactT", MetricArtifactRecord, DocArtifactRecord)
 
 RecordT = TypeVar(
     "RecordT",
@@ -245,6 +255,42 @@ class RegistryClient:
         path = f"/serving_environments/{environment}/inference_services"
         return self._pages(path, InferenceServiceRecord, None, None, page_size)
 
+    async def list_version_metrics(self, version_id: str) -> list[MetricArtifactRecord]:
+        """The metric artifacts of one version (at most one per name)."""
+        return await self._version_artifacts_of_type(version_id, METRIC_TYPE, MetricArtifactRecord)
+
+    async def list_version_doc_artifacts(self, version_id: str) -> list[DocArtifactRecord]:
+        """The document artifacts of one version."""
+        return await self._version_artifacts_of_type(
+            version_id, DOC_ARTIFACT_TYPE, DocArtifactRecord
+        )
+
+    async def find_serving_environment(self, name: str) -> ServingEnvironmentRecord | None:
+        """The serving environment called `name` (a namespace), or None when there is none."""
+        try:
+            return await self._get_one(
+                "/serving_environment", ServingEnvironmentRecord, params={"name": name}
+            )
+        except RegistryNotFound:
+            return None
+
+    async def get_inference_service_record(self, record_id: str) -> InferenceServiceRecord:
+        path = f"/inference_services/{_checked_id('inference service', record_id)}"
+        return await self._get_one(path, InferenceServiceRecord)
+
+    async def find_inference_service_record(
+        self, name: str, serving_environment_id: str
+    ) -> InferenceServiceRecord | None:
+        """The InferenceService record called `name` in one serving environment, or None."""
+        params = {
+            "name": name,
+            "parentResourceId": _checked_id("serving environment", serving_environment_id),
+        }
+        try:
+            return await self._get_one("/inference_service", InferenceServiceRecord, params=params)
+        except RegistryNotFound:
+            return None
+
     async def list_registered_models(self) -> list[RegisteredModelRecord]:
         return [item async for page in self.registered_model_pages() for item in page.items]
 
@@ -268,7 +314,7 @@ class RegistryClient:
         owner: str | None = None,
         custom_properties: Mapping[str, MetadataValue] | None = None,
     ) -> RegisteredModelRecord:
-        """Create a registered model. A name already taken raises `RegistryRejected` (409)."""
+        """Create a registered model. A name already taken raises `RegistryConflict` (409)."""
         body = _body(
             name=name,
             description=description,
@@ -350,6 +396,151 @@ class RegistryClient:
         )
         return await self._write("PATCH", path, body, ArtifactRecord)
 
+    # Writes (what the publisher does) ---------------------------------------------------
+
+    async def upsert_metric(
+        self,
+        version_id: str,
+        *,
+        name: str,
+        value: float,
+        timestamp_ms: int | None = None,
+        custom_properties: Mapping[str, MetadataValue] | None = None,
+    ) -> MetricArtifactRecord:
+        """Set the metric `name` of one version to `value` (the registry answers 200).
+
+        The registry keeps one metric per name and version: a second call with the same
+        name changes that artifact; fields not given keep their earlier values.
+        """
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"metric {name!r}: value must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"metric {name!r}: value must be finite (JSON has no {value})")
+        if timestamp_ms is not None and (
+            isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int) or timestamp_ms < 0
+        ):
+            raise ValueError(
+                f"metric {name!r}: timestamp_ms must be milliseconds since the epoch, "
+                f"got {timestamp_ms!r}"
+            )
+        path = f"/model_versions/{_checked_id('model version', version_id)}/artifacts"
+        body = _body(
+            artifactType=METRIC_TYPE,
+            name=name,
+            value=float(value),
+            timestamp=None if timestamp_ms is None else str(timestamp_ms),
+            customProperties=_properties(custom_properties),
+        )
+        # Retried like a PATCH: the registry upserts a metric by name within the version,
+        # so sending the same post twice leaves the same single artifact with this value.
+        return await self._write("POST", path, body, MetricArtifactRecord, idempotent=True)
+
+    async def create_doc_artifact(
+        self,
+        version_id: str,
+        *,
+        name: str,
+        uri: str | None = None,
+        description: str | None = None,
+        custom_properties: Mapping[str, MetadataValue] | None = None,
+    ) -> DocArtifactRecord:
+        """Attach a new document artifact to one version (201). Not retried once sent:
+        a repeat could leave two documents.
+
+        `uri` may be left out when the document is its properties (the spec allows an
+        empty one; the recordings only show a document with a URI).
+        """
+        path = f"/model_versions/{_checked_id('model version', version_id)}/artifacts"
+        body = _body(
+            artifactType=DOC_ARTIFACT_TYPE,
+            name=name,
+            uri=uri,
+            description=description,
+            customProperties=_properties(custom_properties),
+        )
+        return await self._write("POST", path, body, DocArtifactRecord, idempotent=False)
+
+    async def update_doc_artifact(
+        self,
+        artifact_id: str,
+        *,
+        uri: str | None = None,
+        description: str | None = None,
+        custom_properties: Mapping[str, MetadataValue] | None = None,
+    ) -> DocArtifactRecord:
+        """Change a document artifact (`PATCH /artifacts/{id}`); given custom properties
+        replace the old ones as a whole. In the spec; not in the real server's recordings."""
+        body = _body(
+            artifactType=DOC_ARTIFACT_TYPE,
+            uri=uri,
+            description=description,
+            customProperties=_properties(custom_properties),
+        )
+        if len(body) == 1:
+            raise ValueError("update_doc_artifact needs something to change")
+        path = f"/artifacts/{_checked_id('artifact', artifact_id)}"
+        return await self._write("PATCH", path, body, DocArtifactRecord)
+
+    # Writes (what the record keeper does) ------------------------------------------------
+
+    async def create_serving_environment(
+        self, name: str, *, description: str | None = None
+    ) -> ServingEnvironmentRecord:
+        """Create a serving environment. A name already taken raises `RegistryConflict`."""
+        body = _body(name=name, description=description)
+        return await self._write(
+            "POST", "/serving_environments", body, ServingEnvironmentRecord, idempotent=False
+        )
+
+    async def create_inference_service_record(
+        self,
+        *,
+        name: str,
+        serving_environment_id: str,
+        registered_model_id: str,
+        model_version_id: str,
+        runtime: str | None = None,
+        custom_properties: Mapping[str, MetadataValue] | None = None,
+    ) -> InferenceServiceRecord:
+        """Create an InferenceService record (DEPLOYED) pointing at one version.
+
+        The version is required: a record without one silently follows the model's newest
+        version. A name already used in the environment raises `RegistryConflict`.
+        """
+        body = _body(
+            name=name,
+            servingEnvironmentId=_checked_id("serving environment", serving_environment_id),
+            registeredModelId=_checked_id("registered model", registered_model_id),
+            modelVersionId=_checked_id("model version", model_version_id),
+            runtime=runtime,
+            customProperties=_properties(custom_properties),
+        )
+        return await self._write(
+            "POST", "/inference_services", body, InferenceServiceRecord, idempotent=False
+        )
+
+    async def update_inference_service_record(
+        self,
+        record_id: str,
+        *,
+        model_version_id: str | None = None,
+        desired_state: DesiredState | None = None,
+    ) -> InferenceServiceRecord:
+        """Point a record at another version of its model, or mark it (UN)DEPLOYED.
+
+        A record cannot move to another model (the registry refuses it with a 400).
+        """
+        body = _body(
+            modelVersionId=None
+            if model_version_id is None
+            else _checked_id("model version", model_version_id),
+            desiredState=None if desired_state is None else DesiredState(desired_state).value,
+        )
+        if not body:
+            raise ValueError("update_inference_service_record needs something to change")
+        path = f"/inference_services/{_checked_id('inference service', record_id)}"
+        return await self._write("PATCH", path, body, InferenceServiceRecord)
+
     # The exchange ----------------------------------------------------------------------
 
     async def _get_one(
@@ -384,6 +575,29 @@ class RegistryClient:
         if sort_order is not None:
             params["sortOrder"] = sort_order.value
         page_model: type[Page[RecordT]] = Page[record]  # type: ignore[valid-type]
+        async for page in self._paged(path, page_model, params):
+            yield page
+
+    async def _version_artifacts_of_type(
+        self, version_id: str, artifact_type: str, record: type[TypedArtifactT]
+    ) -> list[TypedArtifactT]:
+        path = f"/model_versions/{_checked_id('model version', version_id)}/artifacts"
+        params = {"pageSize": str(self.page_size), "artifactType": artifact_type}
+        page_model: type[Page[VersionArtifact]] = Page[VersionArtifact]
+        # Each item is parsed by its own artifactType and kept only if of the asked one:
+        # the filter is the server's, and other endpoints are known to ignore theirs.
+        return [
+            item
+            async for page in self._paged(path, page_model, params)
+            for item in page.items
+            if isinstance(item, record)
+        ]
+
+    async def _paged(
+        self, path: str, page_model: type[PageT], params: dict[str, str]
+    ) -> AsyncGenerator[PageT, None]:
+        """Every page of a listing, following `nextPageToken` within `AnswerLimits`."""
+        params = dict(params)
         limits = self.limits
         url = self._transport.display(path)
         tokens_seen: set[str] = set()

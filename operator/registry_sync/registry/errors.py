@@ -37,7 +37,8 @@ class RegistryNotFound(RegistryError):
 
 
 class RegistryRejected(RegistryError):
-    """The registry refused the request as invalid (400, 409 conflict, 422, other 4xx).
+    """The registry refused the request as invalid (400, 422, other 4xx; a 409 conflict is
+    the subclass `RegistryConflict`).
 
     `code` and `server_message` are the registry's own `{"code", "message"}` when it sent them.
     """
@@ -55,6 +56,13 @@ class RegistryRejected(RegistryError):
         super().__init__(message, method=method, url=url, status=status)
         self.code = code
         self.server_message = server_message
+
+
+class RegistryConflict(RegistryRejected):
+    """The registry answered 409: the name is taken (a model, or a record in its environment).
+
+    A caller can tell "exists already" from other refusals, and look the entity up instead.
+    """
 
 
 class RegistryProtocolError(RegistryError):

@@ -22,6 +22,8 @@ from pydantic import (
     Discriminator,
     Field,
     StrictBool,
+    StrictFloat,
+    StrictInt,
     StrictStr,
     StringConstraints,
     Tag,
@@ -31,6 +33,8 @@ from registry_sync.domain.snapshot import ModelArtifact, ModelVersion, Registere
 
 API_PREFIX = "/api/model_registry/v1alpha3"
 MODEL_ARTIFACT_TYPE = "model-artifact"
+METRIC_TYPE = "metric"
+DOC_ARTIFACT_TYPE = "doc-artifact"
 
 
 def _parse_millis(value: object) -> int:
@@ -287,20 +291,71 @@ class ArtifactRecord(_Entity):
         )
 
 
+class MetricArtifactRecord(_Entity):
+    """A figure on a model version. The registry holds one per name and version: posting
+    a name again changes that artifact's value (its id and creation time stay)."""
+
+    artifact_type: Literal["metric"] = Field(default="metric", alias="artifactType")
+    name: StrictStr
+    value: StrictFloat
+    timestamp_ms: Millis | None = Field(default=None, alias="timestamp")
+    step: StrictInt | None = None
+    state: ArtifactState | None = None
+
+
+class DocArtifactRecord(_Entity):
+    """A document on a model version (a report, a run's record), found at `uri`."""
+
+    artifact_type: Literal["doc-artifact"] = Field(default="doc-artifact", alias="artifactType")
+    name: StrictStr = ""
+    uri: StrictStr | None = None
+    state: ArtifactState | None = None
+
+
+def _artifact_tag(value: Any) -> str:
+    if isinstance(value, Mapping):
+        tag = value.get("artifactType")
+    else:
+        tag = getattr(value, "artifact_type", None)
+    return tag if tag in (METRIC_TYPE, DOC_ARTIFACT_TYPE) else "other"
+
+
+VersionArtifact = Annotated[
+    Annotated[MetricArtifactRecord, Tag(METRIC_TYPE)]
+    | Annotated[DocArtifactRecord, Tag(DOC_ARTIFACT_TYPE)]
+    | Annotated[ArtifactRecord, Tag("other")],
+    Discriminator(_artifact_tag),
+]
+"""One artifact of a version's listing, parsed by its `artifactType`: a metric or a
+document as its own record, anything else (model artifacts first) as `ArtifactRecord`."""
+
+
 class ServingEnvironmentRecord(_Entity):
     """Where models are served; OpenShift AI names one after each namespace."""
 
     name: StrictStr
 
 
+class DesiredState(StrEnum):
+    """`desiredState` of an InferenceService record; the registry creates records DEPLOYED."""
+
+    DEPLOYED = "DEPLOYED"
+    UNDEPLOYED = "UNDEPLOYED"
+
+
 class InferenceServiceRecord(_Entity):
-    """The registry's own record of a deployment: which model (and version) it serves."""
+    """The registry's own record of a deployment: which model (and version) it serves.
+
+    A record cannot move to another model; without `modelVersionId` it follows the
+    model's newest version.
+    """
 
     name: StrictStr = ""
     serving_environment_id: EntityId = Field(alias="servingEnvironmentId")
     registered_model_id: EntityId = Field(alias="registeredModelId")
     model_version_id: EntityId | None = Field(default=None, alias="modelVersionId")
     runtime: StrictStr | None = None
+    desired_state: DesiredState | None = Field(default=None, alias="desiredState")
 
 
 RecordT = TypeVar("RecordT", bound=_Entity)

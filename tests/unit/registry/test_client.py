@@ -15,6 +15,7 @@ import respx
 from registry_sync.registry.client import OrderBy, RegistryClient, SortOrder
 from registry_sync.registry.errors import (
     RegistryAuthError,
+    RegistryConflict,
     RegistryError,
     RegistryNotFound,
     RegistryProtocolError,
@@ -228,7 +229,7 @@ async def test_an_unusable_token_file_is_an_auth_error(tmp_path: Path, content: 
         (401, RegistryAuthError, 1),
         (403, RegistryAuthError, 1),
         (404, RegistryNotFound, 1),
-        (409, RegistryRejected, 1),
+        (409, RegistryConflict, 1),
         (422, RegistryRejected, 1),
         (429, RegistryUnavailable, 4),
         (500, RegistryUnavailable, 4),

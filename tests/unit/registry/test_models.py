@@ -6,22 +6,27 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from registry_sync.domain.snapshot import ModelArtifact, ModelVersion, RegisteredModel, State
 from registry_sync.registry.models import (
     ArtifactRecord,
     ArtifactState,
+    DocArtifactRecord,
+    InferenceServiceRecord,
     MetadataBoolValue,
     MetadataDoubleValue,
     MetadataIntValue,
     MetadataProtoValue,
     MetadataStringValue,
     MetadataStructValue,
+    MetricArtifactRecord,
     ModelVersionRecord,
     Page,
     RegisteredModelRecord,
+    ServingEnvironmentRecord,
     UnrecognisedMetadataValue,
+    VersionArtifact,
     custom_properties_json,
 )
 from support.third_party import require_upstream_file
@@ -282,26 +287,43 @@ def test_an_empty_last_page_has_no_token() -> None:
     assert page.next_page_token == ""
 
 
-RECORD_OF_PATH = {
+RECORD_OF_PATH: dict[str, Any] = {
     "registered_models": RegisteredModelRecord,
     "model_versions": ModelVersionRecord,
     "model_artifacts": ArtifactRecord,
-    "artifacts": ArtifactRecord,
+    "artifacts": VersionArtifact,
+    "serving_environments": ServingEnvironmentRecord,
+    "inference_services": InferenceServiceRecord,
+}
+SINGULAR_FINDERS = {
+    "registered_model": "registered_models",
+    "model_version": "model_versions",
+    "model_artifact": "model_artifacts",
+    "artifact": "artifacts",
+    "serving_environment": "serving_environments",
+    "inference_service": "inference_services",
 }
 
 
+def _kind_of(path: str) -> str:
+    segments = path.split("/")[4:]
+    if segments[-1] == "artifacts":
+        return "artifacts"
+    if segments[-1] in ("versions", "version"):
+        return "model_versions"
+    if segments[-1] == "inference_services":
+        return "inference_services"
+    return SINGULAR_FINDERS.get(segments[0], segments[0])
+
+
 def _recorded_entities() -> list[tuple[str, dict[str, Any]]]:
-    path = require_upstream_file("model-registry/recordings.json")
+    path = require_upstream_file("model-registry/recordings-full.json")
     found: list[tuple[str, dict[str, Any]]] = []
     for exchange in json.loads(path.read_text()):
         if exchange["status"] >= 300 or not isinstance(exchange["response"], dict):
             continue
-        segments = exchange["path"].split("/")[4:]
-        kind = "artifacts" if segments[-1] == "artifacts" else segments[0]
-        if kind == "registered_models" and segments[-1] == "versions":
-            kind = "model_versions"
-        if kind not in RECORD_OF_PATH:
-            continue
+        kind = _kind_of(exchange["path"])
+        assert kind in RECORD_OF_PATH, f"no record type for {exchange['path']}"
         body = exchange["response"]
         for item in body.get("items", [body] if "id" in body else []):
             found.append((kind, item))
@@ -309,14 +331,25 @@ def _recorded_entities() -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.mark.upstream
-def test_every_entity_the_real_server_sent_is_parsed() -> None:
+def test_every_entity_the_real_server_sent_is_parsed_as_its_own_record() -> None:
     entities = _recorded_entities()
 
-    for kind, item in entities:
-        record = RECORD_OF_PATH[kind].model_validate(item)
+    parsed = [
+        (TypeAdapter(RECORD_OF_PATH[kind]).validate_python(item), item) for kind, item in entities
+    ]
+
+    for record, item in parsed:
         assert record.id == item["id"]
-    assert {kind for kind, _ in entities} >= {
-        "registered_models",
-        "model_versions",
-        "model_artifacts",
+        if isinstance(record, MetricArtifactRecord):
+            assert record.value == item["value"]
+        if isinstance(record, ArtifactRecord):
+            assert record.artifact_type == item.get("artifactType", "model-artifact")
+    assert {type(record) for record, _ in parsed} == {
+        RegisteredModelRecord,
+        ModelVersionRecord,
+        ArtifactRecord,
+        MetricArtifactRecord,
+        DocArtifactRecord,
+        ServingEnvironmentRecord,
+        InferenceServiceRecord,
     }
