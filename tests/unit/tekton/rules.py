@@ -24,12 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-TEKTON = REPO_ROOT / "tekton"
-
-Document = dict[str, Any]
+from support.tekton_files import Document
 
 # `$(` then a dotted or bracketed name: every Tekton variable (params, context, tasks,
 # workspaces, results, steps, …) and nothing a shell's `$(command)` usually looks like.
@@ -44,15 +39,6 @@ _WORKSPACE_USE = re.compile(r"\$\(workspaces\.([\w-]+)\.")
 _SHELL_READ = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _SHELL_SET = re.compile(r"(?:^|[\s;(])(?:for\s+)?([A-Za-z_][A-Za-z0-9_]*)(?:=|\s+in\s)", re.M)
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh", "ksh"}
-
-
-def load(path: Path) -> list[Document]:
-    return [dict(document) for document in yaml.safe_load_all(path.read_text()) if document]
-
-
-def tekton_documents() -> dict[str, list[Document]]:
-    """Every YAML file of tekton/ by file name, parsed."""
-    return {path.name: load(path) for path in sorted(TEKTON.glob("*.yaml"))}
 
 
 def task_specs(document: Document) -> Iterator[tuple[str, Mapping[str, Any]]]:

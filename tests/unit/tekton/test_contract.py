@@ -10,7 +10,7 @@ import yaml
 
 from registry_sync.domain.metadata import MODEL_BINDINGS, PIPELINE_RUNS, TARGET_PARAM
 from registry_sync.domain.params import ParamNames
-from unit.tekton.rules import REPO_ROOT, tekton_documents
+from support.tekton_files import REPO_ROOT, tekton_documents
 
 FILES = tekton_documents()
 (PIPELINE,) = FILES["model-testing-pipeline.yaml"]

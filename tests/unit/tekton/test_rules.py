@@ -9,13 +9,8 @@ from typing import Any
 
 import pytest
 
-from unit.tekton.rules import (
-    PASTED,
-    Document,
-    pipeline_problems,
-    task_problems,
-    tekton_documents,
-)
+from support.tekton_files import Document, tekton_documents
+from unit.tekton.rules import PASTED, pipeline_problems, task_problems
 
 TEKTON = tekton_documents()
 ALL = [document for documents in TEKTON.values() for document in documents]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from unit.tekton.rules import tekton_documents
+from support.tekton_files import tekton_documents
 from unit.tekton.step_runner import POD_NAMESPACE, run_step
 
 DOCUMENTS = [d for documents in tekton_documents().values() for d in documents]
