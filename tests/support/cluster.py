@@ -473,13 +473,15 @@ def install_spec_immutable_policy(cluster: Cluster, timeout: float = 30.0) -> No
 
 
 def upstream_crd_documents() -> list[dict[str, Any]]:
-    """The real KServe (full InferenceService, LLMInferenceService) and Tekton CRDs, read
-    from the third-party folder, with Tekton's conversion webhook replaced by
-    `strategy: None` in memory."""
+    """The real KServe (full InferenceService, LLMInferenceService) and Tekton
+    (PipelineRun, Task, Pipeline) CRDs, read from the third-party folder, with Tekton's
+    conversion webhook replaced by `strategy: None` in memory."""
     files = (
         "crds/kserve-inferenceservices-full.yaml",
         "crds/kserve-llminferenceservices.yaml",
         "crds/tekton-pipelineruns.yaml",
+        "crds/tekton-tasks.yaml",
+        "crds/tekton-pipelines.yaml",
     )
     documents = [
         document
@@ -487,7 +489,7 @@ def upstream_crd_documents() -> list[dict[str, Any]]:
         for document in load_documents(require_upstream_file(file).read_text())
     ]
     for document in documents:
-        if document["metadata"]["name"] == PIPELINE_RUN_CRD:
+        if document["spec"]["group"] == "tekton.dev":
             # Tekton's webhook Service does not exist here; without this every read fails.
             document["spec"]["conversion"] = {"strategy": "None"}
     return documents
