@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from registry_sync.domain.benchmark_report import benchmark_report_figures
@@ -447,13 +447,11 @@ def _read_bytes(read: Reader, data: bytes) -> None:
             read(path, 1)
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300), st.booleans())
 def test_any_bytes_are_read_or_refused_with_the_one_error(data: bytes, guidellm: bool) -> None:
     _read_bytes(read_guidellm_figures if guidellm else read_lm_eval_figures, data)
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.data(), st.booleans())
 def test_a_valid_file_with_bytes_changed_cut_or_added_is_read_or_refused_with_the_one_error(
     data: st.DataObject, guidellm: bool
