@@ -73,6 +73,7 @@ SCALE_ARGS ?=
 CONVERGENCE_ARGS ?=
 ADMISSION_ARGS ?= --seconds 60 --rates 25,50 --quiet-below 30 --quiet-patience 600
 REFRESH_ARGS ?= --sizes 10,100,1000,2000
+RESULTS_PARSING_ARGS ?= --whole-up-to-mb 500
 
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
@@ -88,7 +89,8 @@ bench: venv control-plane oci-registry $(VENV)/.bench-installed
 	$(PY) bench/hostile_registry.py $(HOSTILE_ARGS) && \
 	$(PY) bench/webhook_abuse.py $(ABUSE_ARGS) && \
 	$(PY) bench/startup_memory.py $(STARTUP_ARGS) && \
-	$(PY) bench/digest_lookups.py $(DIGEST_ARGS)
+	$(PY) bench/digest_lookups.py $(DIGEST_ARGS) && \
+	$(PY) bench/results_parsing.py $(RESULTS_PARSING_ARGS)
 
 # The image's hash-pinned requirements (the Dockerfile installs them with --require-hashes),
 # regenerated from pyproject.toml and constraints.txt; a unit test fails when they drift.

@@ -20,12 +20,19 @@ A report with several profiles (a rate list, a sweep) suffixes every name with i
 `@rate=R` (constant, poisson), `@concurrency=C` (concurrent: C streams; synchronous: 1) or
 `@throughput`; a report with one profile has plain names. A metric with no successful
 request (`count` 0) gives no figures: guidellm writes zeros there, which are not values.
+
+A report of a long sweep holds many benchmarks, each with its request samples (megabytes):
+`ReportReading` takes the report a piece at a time in the file's order, so that the file's
+reader (`pipeline_tasks.results_files`) decodes and holds one benchmark, and of it only
+`BENCHMARK_FIELDS`, at a time. `benchmark_report_figures` gives the same figures for a
+report already decoded whole.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from pydantic import Field, FiniteFloat, StrictInt, field_validator
@@ -34,7 +41,7 @@ from registry_sync.domain.run_figures import (
     Figure,
     ResultsFormatError,
     StrictModel,
-    decode_json,
+    stand_in,
     validated,
 )
 
@@ -42,6 +49,9 @@ TOOL: Final = "guidellm"
 # The guidellm release line whose report format the models below are written from.
 SUPPORTED_GUIDELLM_VERSION: Final = re.compile(r"0\.8\.\d+")
 SUPPORTED_REPORT_VERSION: Final = 2
+# The report's top-level members that are read: the rest (its config, conclusions) is not.
+METADATA: Final = "metadata"
+BENCHMARKS: Final = "benchmarks"
 
 _MS_PER_SECOND: Final = 1000.0
 _RATE_STRATEGIES: Final = frozenset({"constant", "poisson"})
@@ -101,51 +111,131 @@ class ReportMetadata(StrictModel):
         return value
 
 
-class BenchmarkReport(StrictModel):
-    metadata: ReportMetadata
-    benchmarks: list[Benchmark] = Field(min_length=1)
+# What is read of a benchmark: the rest of it (its request samples, most of a report's bytes)
+# need not be decoded.
+BENCHMARK_FIELDS: Final = frozenset(Benchmark.model_fields)
 
 
-def parse_benchmark_report(data: bytes | str, path: str) -> BenchmarkReport:
-    """The guidellm report in `data`, or `ResultsFormatError` naming `path` and the field
-    that is wrong. Never raises anything else."""
-    return validated(BenchmarkReport, decode_json(data, path), path)
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """One benchmark, read: its profile's name and its values, before the metadata says
+    which guidellm wrote them."""
+
+    name: str
+    values: tuple[tuple[str, float, str], ...]
 
 
-def benchmark_report_figures(data: bytes | str, path: str) -> tuple[Figure, ...]:
-    """The figures of the guidellm report in `data` (see the module docstring), profile by
-    profile in the report's order. `ResultsFormatError` for a report that cannot be read,
-    or whose profiles cannot be told apart; never raises anything else."""
-    return report_figures(parse_benchmark_report(data, path), path)
+class ReportReading:
+    """A guidellm report, read one piece at a time in the file's order: `document` (the top
+    level, as a `stand_in`), then for each top-level member `member` (its key and stand-in)
+    followed, for `metadata`, by `metadata` with its content, and for a `benchmarks` array
+    by `entry` for each of its entries; `figures` at the end. Any order of the members is
+    read alike; what is kept between pieces is the metadata and each benchmark's figures.
 
+    Of a report with several faults, the one raised is the one the whole document shows
+    first: the metadata's (a report of another version is refused as that, however its
+    benchmarks look), then the benchmarks' in order. The metadata is checked where it is
+    met (guidellm writes it first); a fault met before it is held until it is known.
+    Every method raises `ResultsFormatError` and nothing else.
+    """
 
-def report_figures(report: BenchmarkReport, path: str) -> tuple[Figure, ...]:
-    """The figures of a parsed report; `path` names it in errors."""
-    profiles: list[str] = []
-    for index, benchmark in enumerate(report.benchmarks):
-        field = f"benchmarks[{index}].config.strategy"
-        profile = profile_of(benchmark.config.strategy, path, field)
-        if profile in profiles:
-            # Two entries would publish the same names: neither value could be trusted.
-            raise ResultsFormatError(path, field, f"profile {profile} appears twice")
-        profiles.append(profile)
-    several = len(profiles) > 1
-    figures: list[Figure] = []
-    for index, (benchmark, profile) in enumerate(zip(report.benchmarks, profiles, strict=True)):
-        suffix = f"@{profile}" if several else ""
-        values = _benchmark_values(benchmark.metrics, path, f"benchmarks[{index}].metrics")
-        figures.extend(
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._members: set[str] = set()
+        self._metadata: ReportMetadata | None = None
+        self._held: ResultsFormatError | None = None
+        self._entries = 0
+        self._profiles: list[_Profile] = []
+
+    def document(self, top: object) -> None:
+        """The top level of the file, as a stand-in: a report is a JSON object."""
+        if not isinstance(top, dict):
+            raise ResultsFormatError(self._path, "(document)", "a report is a JSON object")
+
+    def member(self, key: str, value: object) -> None:
+        """A top-level member begins: its key and its value's stand-in."""
+        if key in self._members:
+            # JSON readers disagree on which of the two counts: neither is read.
+            raise ResultsFormatError(self._path, key, "appears twice at the top level")
+        self._members.add(key)
+        if key == BENCHMARKS and not isinstance(value, list):
+            self._fault(ResultsFormatError(self._path, key, "the benchmarks are not a list"))
+
+    def metadata(self, value: object) -> None:
+        """The content of the report's `metadata`."""
+        self._metadata = validated(ReportMetadata, value, self._path, (METADATA,))
+        if self._held is not None:
+            raise self._held
+
+    def entry(self, value: object) -> None:
+        """The next entry of `benchmarks`: the entry whole, or only its `BENCHMARK_FIELDS`
+        (or, when it is not an object, its stand-in)."""
+        index = self._entries
+        self._entries += 1
+        if self._held is not None:
+            return
+        try:
+            benchmark = validated(Benchmark, value, self._path, (BENCHMARKS, index))
+            field = f"{BENCHMARKS}[{index}].config.strategy"
+            name = profile_of(benchmark.config.strategy, self._path, field)
+            if any(profile.name == name for profile in self._profiles):
+                # Two entries would publish the same names: neither value could be trusted.
+                raise ResultsFormatError(self._path, field, f"profile {name} appears twice")
+            metrics = f"{BENCHMARKS}[{index}].metrics"
+            values = _benchmark_values(benchmark.metrics, self._path, metrics)
+        except ResultsFormatError as error:
+            self._fault(error)
+            return
+        self._profiles.append(_Profile(name, tuple(values)))
+
+    def figures(self) -> tuple[Figure, ...]:
+        """The report has ended: its figures (see the module docstring), profile by profile
+        in the report's order."""
+        if self._metadata is None:
+            problem = "missing: a guidellm report says its version there"
+            raise ResultsFormatError(self._path, METADATA, problem)
+        if self._held is not None:
+            raise self._held
+        if BENCHMARKS not in self._members:
+            raise ResultsFormatError(self._path, BENCHMARKS, "missing")
+        if not self._profiles:
+            raise ResultsFormatError(self._path, BENCHMARKS, "the report has no benchmarks")
+        several = len(self._profiles) > 1
+        return tuple(
             Figure(
-                name=name + suffix,
+                name=f"{name}@{profile.name}" if several else name,
                 value=value,
                 unit=unit,
                 tool=TOOL,
-                tool_version=report.metadata.guidellm_version,
-                profile=profile,
+                tool_version=self._metadata.guidellm_version,
+                profile=profile.name,
             )
-            for name, value, unit in values
+            for profile in self._profiles
+            for name, value, unit in profile.values
         )
-    return tuple(figures)
+
+    def _fault(self, error: ResultsFormatError) -> None:
+        if self._metadata is not None:
+            raise error
+        if self._held is None:
+            self._held = error
+
+
+def benchmark_report_figures(document: object, path: str) -> tuple[Figure, ...]:
+    """The figures of a guidellm report decoded whole (`ReportReading` fed its pieces in
+    the document's order); `ResultsFormatError` naming `path` and the field for anything
+    that is not a guidellm 0.8 report, and nothing else."""
+    reading = ReportReading(path)
+    reading.document(stand_in(document))  # refuses anything but an object
+    members = document.items() if isinstance(document, dict) else ()
+    for key, value in members:
+        reading.member(key, stand_in(value))
+        if key == METADATA:
+            reading.metadata(value)
+        elif key == BENCHMARKS and isinstance(value, list):
+            for entry in value:
+                reading.entry(entry)
+    return reading.figures()
 
 
 def profile_of(strategy: Strategy, path: str, field: str) -> str:

@@ -18,6 +18,10 @@ Standard errors (`"acc_stderr,none"`) are figures of their own, named the same w
 sample shows, and the name says which is which. lm-eval writes `"N/A"` where it has no
 value (a group's standard error, `bootstrap_iters=0`): no figure for it. Any other value
 that is not a number is refused, as are two keys that would give one name.
+
+Only `RESULTS_MEMBERS` of the file's top level are read: a file's reader
+(`pipeline_tasks.results_files`) need not decode the rest (the task configs, samples
+logged inline).
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from registry_sync.domain.run_figures import (
     Figure,
     ResultsFormatError,
     StrictModel,
-    decode_json,
     validated,
 )
 
@@ -63,17 +66,17 @@ class EvaluationResults(StrictModel):
         return value
 
 
-def parse_evaluation_results(data: bytes | str, path: str) -> EvaluationResults:
-    """The lm-eval results in `data`, or `ResultsFormatError` naming `path` and the field
-    that is wrong. Never raises anything else."""
-    return validated(EvaluationResults, decode_json(data, path), path)
+# The top-level members read; any other may be left out of the document given below.
+RESULTS_MEMBERS: Final = frozenset(EvaluationResults.model_fields)
 
 
-def evaluation_results_figures(data: bytes | str, path: str) -> tuple[Figure, ...]:
-    """The figures of the lm-eval results in `data` (see the module docstring), task by
-    task and key by key in the file's order. `ResultsFormatError` for a file that cannot be
-    read; never raises anything else."""
-    return results_figures(parse_evaluation_results(data, path), path)
+def evaluation_results_figures(document: object, path: str) -> tuple[Figure, ...]:
+    """The figures of lm-eval results (see the module docstring), task by task and key by
+    key in the file's order. `document` is the file's top level, decoded whole or with only
+    its `RESULTS_MEMBERS` (a top level that is not an object: its `stand_in`).
+    `ResultsFormatError` naming `path` and the field for anything that is not lm-eval 0.4
+    results; never raises anything else."""
+    return results_figures(validated(EvaluationResults, document, path), path)
 
 
 def results_figures(results: EvaluationResults, path: str) -> tuple[Figure, ...]:

@@ -1,11 +1,12 @@
 """Figures of a finished model-testing run, and what the result parsers share.
 
 A model-testing run leaves files written by its tools (a guidellm benchmark report, an
-lm-eval results file). `benchmark_report` and `evaluation_results` turn them into
-`Figure`s: a name, a value and the context a publisher needs to record where the value
-came from. This module holds the `Figure`, the one error every parser raises on a file it
-cannot read (`ResultsFormatError`), the reading of a file with its size bounded
-(`read_results_file`, the only I/O of the result parsers) and the JSON decoding they share.
+lm-eval results file). `benchmark_report` and `evaluation_results` turn their decoded
+contents into `Figure`s: a name, a value and the context a publisher needs to record where
+the value came from. This module holds the `Figure`, the one error every reader raises on a
+file it cannot read (`ResultsFormatError`), the validation they share, and the stand-in
+that takes the place of a JSON value nobody needs decoded. The files themselves are read
+(streamed, their size bounded) by `pipeline_tasks.results_files`.
 
 Every file read here was written by a tool run inside someone's pipeline: its text reaches
 messages only escaped and cut short.
@@ -13,17 +14,13 @@ messages only escaped and cut short.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from registry_sync.domain.escaping import escaped
 
-DEFAULT_MAX_INPUT_MIB: Final = 512
-_MIB: Final = 1024 * 1024
 # A field path or a problem longer than this is shown cut: it came from the file.
 _SHOWN_LENGTH: Final = 200
 
@@ -63,39 +60,6 @@ class ResultsFormatError(Exception):
         super().__init__(f"{where}: {self.problem}")
 
 
-def read_results_file(path: Path, max_input_mib: int = DEFAULT_MAX_INPUT_MIB) -> bytes:
-    """The bytes of the file at `path`, refused with `ResultsFormatError` when it is larger
-    than `max_input_mib` MiB (checked before reading, and again while reading, since the
-    file may grow) or cannot be read. Never raises anything else."""
-    limit = max_input_mib * _MIB
-    too_large = f"the file is larger than the limit of {max_input_mib} MiB"
-    try:
-        if path.stat().st_size > limit:
-            raise ResultsFormatError(str(path), None, too_large)
-        with path.open("rb") as stream:
-            data = stream.read(limit + 1)
-    except OSError as error:
-        raise ResultsFormatError(str(path), None, f"cannot be read ({error.strerror})") from None
-    if len(data) > limit:
-        raise ResultsFormatError(str(path), None, too_large)
-    return data
-
-
-def decode_json(data: bytes | str, path: str) -> object:
-    """The JSON value in `data`, or `ResultsFormatError` saying why there is none."""
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise ResultsFormatError(path, None, "the file is not UTF-8 text") from None
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ResultsFormatError(path, None, "the JSON nests too deeply") from None
-    except ValueError as error:
-        # json.JSONDecodeError, and ValueError for an integer of too many digits.
-        raise ResultsFormatError(path, None, f"the file is not JSON ({error})") from None
-
-
 class StrictModel(BaseModel):
     """The base of the tools' file models: strict types (no `"1"` for `1`, no `true` for a
     number), unknown fields ignored (the tools add fields between releases), immutable."""
@@ -106,14 +70,16 @@ class StrictModel(BaseModel):
 M = TypeVar("M", bound="StrictModel")
 
 
-def validated(model: type[M], document: object, path: str) -> M:
+def validated(model: type[M], document: object, path: str, at: tuple[int | str, ...] = ()) -> M:
     """`document` validated as `model`, or `ResultsFormatError` naming the first field that
-    is wrong. Never raises anything else."""
+    is wrong; `at` is where `document` sits in the file (`("benchmarks", 3)`), so that the
+    field is named from the file's top. Never raises anything else."""
     try:
         return model.model_validate(document)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
-        raise ResultsFormatError(path, field_path(first["loc"]), first["msg"]) from None
+        location = (*at, *first["loc"])
+        raise ResultsFormatError(path, field_path(location), first["msg"]) from None
     except RecursionError:
         raise ResultsFormatError(path, None, "the JSON nests too deeply") from None
 
@@ -125,6 +91,17 @@ def field_path(location: tuple[int | str, ...]) -> str:
     for part in location:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text or "(document)"
+
+
+def stand_in(value: object) -> object:
+    """What takes the place of a JSON value whose content is not read: an empty object or
+    array of the same kind (a reader that checks only its kind sees what it would have
+    seen), a scalar as it is."""
+    if isinstance(value, dict):
+        return {}
+    if isinstance(value, list):
+        return []
+    return value
 
 
 def _shown(text: str) -> str:

@@ -2,7 +2,9 @@
 suffix per profile, and a clear refusal of anything that is not a guidellm 0.8 report.
 
 The real reports are read from the third-party samples (guidellm 0.8.1, made against
-guidellm's mock server); the small reports below are written in their shape.
+guidellm's mock server); the small reports below are written in their shape. Here reports
+are given decoded; reading the file (streamed, bounded, JSON faults) is
+tests/unit/pipeline_tasks/test_results_files.py's.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 from functools import cache
 from typing import Any
 
@@ -18,11 +21,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry_sync.domain.benchmark_report import (
+    BENCHMARK_FIELDS,
     TOOL,
+    ReportReading,
     benchmark_report_figures,
-    parse_benchmark_report,
 )
-from registry_sync.domain.run_figures import Figure, ResultsFormatError, read_results_file
+from registry_sync.domain.run_figures import Figure, ResultsFormatError
 from support.third_party import require_upstream_file
 
 PATH = "work/out/report.json"
@@ -92,7 +96,7 @@ CONSTANT_2 = {"type_": "constant", "rate": 2.0, "worker_count": 10}
 
 
 def figures_of(document: object) -> tuple[Figure, ...]:
-    return benchmark_report_figures(json.dumps(document), PATH)
+    return benchmark_report_figures(document, PATH)
 
 
 def refusal(document: object) -> ResultsFormatError:
@@ -258,23 +262,108 @@ def test_a_lm_eval_file_is_not_read_as_a_benchmark_report() -> None:
     assert error.field == "metadata"
 
 
-@pytest.mark.parametrize(
-    "data", [b"", b"\xff\xfe", b"{", b"[" * 100_000, b"NaN", '{"a": 1e999}', b"1" * 5000]
-)
-def test_what_is_not_json_is_refused_as_the_whole_file(data: bytes | str) -> None:
-    with pytest.raises(ResultsFormatError) as caught:
-        benchmark_report_figures(data, PATH)
+@pytest.mark.parametrize("document", [None, [], "report", 2, [report(CONSTANT_2)]])
+def test_a_document_that_is_not_an_object_is_refused_as_the_whole_document(
+    document: object,
+) -> None:
+    error = refusal(document)
 
-    assert caught.value.path == PATH
+    assert (error.path, error.field) == (PATH, "(document)")
 
 
 def test_non_finite_numbers_are_refused() -> None:
-    text = json.dumps(report(CONSTANT_2)).replace('"mean": 100.0', '"mean": NaN', 1)
+    document = report(CONSTANT_2)
+    document["benchmarks"][0]["metrics"]["time_to_first_token_ms"]["successful"]["mean"] = math.nan
+
+    error = refusal(document)
+
+    assert error.field == "benchmarks[0].metrics.time_to_first_token_ms.successful.mean"
+
+
+# Read a piece at a time -------------------------------------------------------------------
+
+
+def test_the_metadata_may_come_after_the_benchmarks() -> None:
+    document = report(CONSTANT_2, {"type_": "concurrent", "streams": 4})
+    reordered = {key: document[key] for key in ("config", "benchmarks", "conclusions", "metadata")}
+
+    assert figures_of(reordered) == figures_of(document)
+
+
+def test_a_wrong_version_is_refused_as_such_even_after_benchmarks_it_cannot_read() -> None:
+    # Another version's benchmarks look wrong to this one: the version is what to report.
+    document = {
+        "benchmarks": [{"config": {}, "metrics": {}}],
+        "metadata": {"version": 3, "guidellm_version": "0.9.0"},
+    }
+
+    assert refusal(document).field == "metadata.version"
+
+
+def test_a_fault_of_a_benchmark_before_the_metadata_is_raised_once_the_metadata_is_read() -> None:
+    document = report(CONSTANT_2)
+    document["benchmarks"][0]["metrics"].pop("request_latency")
+    reordered = {"benchmarks": document["benchmarks"], "metadata": document["metadata"]}
+
+    assert refusal(reordered).field == "benchmarks[0].metrics.request_latency"
+
+
+def test_a_fault_of_a_benchmark_after_the_metadata_is_raised_where_it_is_met() -> None:
+    reading = ReportReading(PATH)
+    reading.document({})
+    reading.member("metadata", {})
+    reading.metadata(report()["metadata"])
+    reading.member("benchmarks", [])
+    reading.entry(benchmark(CONSTANT_2))
 
     with pytest.raises(ResultsFormatError) as caught:
-        benchmark_report_figures(text, PATH)
+        reading.entry({"config": {"strategy": CONSTANT_2}})  # no metrics
 
-    assert caught.value.field == "benchmarks[0].metrics.time_to_first_token_ms.successful.mean"
+    assert caught.value.field == "benchmarks[1].metrics"
+
+
+def test_a_benchmark_is_read_from_its_benchmark_fields_alone() -> None:
+    entry = benchmark(CONSTANT_2)
+    entry["requests"] = {"successful": [{"prompt": "x" * 100}] * 100}
+    reading = ReportReading(PATH)
+    reading.document({})
+    reading.member("metadata", {})
+    reading.metadata(report()["metadata"])
+    reading.member("benchmarks", [])
+    reading.entry({field: entry[field] for field in BENCHMARK_FIELDS})
+
+    assert {"config", "metrics"} == BENCHMARK_FIELDS
+    assert reading.figures() == figures_of(report(CONSTANT_2))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.update(benchmarks={"0": d["benchmarks"][0]}), "benchmarks"),
+        (lambda d: d.update(benchmarks=None), "benchmarks"),
+        (lambda d: d.pop("benchmarks"), "benchmarks"),
+    ],
+)
+def test_benchmarks_that_are_not_a_list_of_entries_are_refused(change: Any, field: str) -> None:
+    document = report(CONSTANT_2)
+    change(document)
+
+    assert refusal(document).field == field
+
+
+def test_a_top_level_member_given_twice_is_refused() -> None:
+    # A decoded document cannot hold a key twice; a file can, and is read a piece at a time.
+    reading = ReportReading(PATH)
+    reading.document({})
+    reading.member("benchmarks", [])
+
+    with pytest.raises(ResultsFormatError) as caught:
+        reading.member("benchmarks", [])
+
+    assert (caught.value.field, caught.value.problem) == (
+        "benchmarks",
+        "appears twice at the top level",
+    )
 
 
 JSON = st.recursive(
@@ -295,7 +384,7 @@ JSON = st.recursive(
 @given(JSON)
 def test_any_json_value_is_read_or_refused_with_the_one_error(document: object) -> None:
     with contextlib.suppress(ResultsFormatError):
-        benchmark_report_figures(json.dumps(document), PATH)
+        figures_of(document)
 
 
 @cache
@@ -340,7 +429,7 @@ def test_the_real_guidellm_reports_give_every_figure_of_each_profile(
 ) -> None:
     path = require_upstream_file(f"samples/guidellm/{sample}")
 
-    figures = benchmark_report_figures(read_results_file(path), str(path))
+    figures = benchmark_report_figures(json.loads(path.read_bytes()), str(path))
 
     assert [figure.name for figure in figures] == [
         name + suffix for suffix in suffixes for name in PLAIN_NAMES
@@ -352,10 +441,7 @@ def test_the_real_guidellm_reports_give_every_figure_of_each_profile(
 def test_the_real_constant_rate_report_gives_its_values_in_the_named_units() -> None:
     path = require_upstream_file("samples/guidellm/constant_2_4.json")
     document = json.loads(path.read_bytes())
-    values = {
-        figure.name: figure.value
-        for figure in benchmark_report_figures(read_results_file(path), str(path))
-    }
+    values = {figure.name: figure.value for figure in benchmark_report_figures(document, str(path))}
 
     metrics = document["benchmarks"][0]["metrics"]
     ttft = metrics["time_to_first_token_ms"]["successful"]
@@ -375,7 +461,7 @@ def test_the_real_report_of_a_newer_release_line_is_refused() -> None:
     changed["metadata"]["guidellm_version"] = "0.9.0"
 
     with pytest.raises(ResultsFormatError) as caught:
-        benchmark_report_figures(json.dumps(changed), str(path))
+        benchmark_report_figures(changed, str(path))
 
     assert caught.value.field == "metadata.guidellm_version"
-    assert parse_benchmark_report(json.dumps(document), str(path)).metadata.version == 2
+    assert benchmark_report_figures(document, str(path))

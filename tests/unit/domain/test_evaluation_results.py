@@ -1,6 +1,7 @@
 """Figures of an lm-eval results file: `lm_eval.<task>.<metric>` with the filter mapped as
 the module says (`none` dropped, any other kept after a dot), standard errors as figures of
-their own, and a clear refusal of anything that is not lm-eval 0.4 results.
+their own, and a clear refusal of anything that is not lm-eval 0.4 results. Here files
+are given decoded; reading them is tests/unit/pipeline_tasks/test_results_files.py's.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry_sync.domain.evaluation_results import (
+    RESULTS_MEMBERS,
     TOOL,
     evaluation_results_figures,
-    parse_evaluation_results,
 )
-from registry_sync.domain.run_figures import Figure, ResultsFormatError, read_results_file
+from registry_sync.domain.run_figures import Figure, ResultsFormatError
 from support.third_party import require_upstream_file
 
 PATH = "work/out/results.json"
@@ -40,7 +41,7 @@ def results(tasks: dict[str, dict[str, Any]], version: str = "0.4.13") -> dict[s
 
 
 def figures_of(document: object) -> tuple[Figure, ...]:
-    return evaluation_results_figures(json.dumps(document), PATH)
+    return evaluation_results_figures(document, PATH)
 
 
 def named(document: object) -> dict[str, float]:
@@ -148,11 +149,13 @@ def test_another_format_or_version_is_refused_naming_the_file_and_the_field(
     assert (error.path, error.field) == (PATH, field)
 
 
-def test_what_is_not_json_is_refused_as_the_whole_file() -> None:
-    with pytest.raises(ResultsFormatError) as caught:
-        evaluation_results_figures(b"results: {}", PATH)
+def test_only_the_version_and_the_results_are_read() -> None:
+    document = results({"piqa": {"acc,none": 0.5}})
 
-    assert (caught.value.path, caught.value.field) == (PATH, None)
+    read = {key: document[key] for key in RESULTS_MEMBERS}
+
+    assert {"lm_eval_version", "results"} == RESULTS_MEMBERS
+    assert figures_of(read) == figures_of(document)
 
 
 JSON = st.recursive(
@@ -173,7 +176,7 @@ JSON = st.recursive(
 @given(JSON)
 def test_any_json_value_is_read_or_refused_with_the_one_error(document: object) -> None:
     with contextlib.suppress(ResultsFormatError):
-        evaluation_results_figures(json.dumps(document), PATH)
+        figures_of(document)
 
 
 @given(
@@ -196,7 +199,9 @@ def test_any_results_of_a_supported_version_are_read_or_refused_with_the_one_err
 def test_the_real_lm_eval_results_give_each_score_and_its_standard_error() -> None:
     path = require_upstream_file("samples/lm-eval/results-dummy.json")
 
-    figures = evaluation_results_figures(read_results_file(path), str(path))
+    document = json.loads(path.read_bytes())
+
+    figures = evaluation_results_figures(document, str(path))
 
     assert {figure.name: figure.value for figure in figures} == {
         "lm_eval.toy_mc_local.acc": 0.2,
@@ -209,7 +214,6 @@ def test_the_real_lm_eval_results_give_each_score_and_its_standard_error() -> No
     assert {(figure.tool, figure.tool_version, figure.unit) for figure in figures} == {
         (TOOL, "0.4.13", "")
     }
-    assert parse_evaluation_results(read_results_file(path), str(path)).lm_eval_version == "0.4.13"
 
 
 @pytest.mark.upstream
@@ -217,6 +221,6 @@ def test_the_real_guidellm_report_is_not_read_as_lm_eval_results() -> None:
     path = require_upstream_file("samples/guidellm/concurrent_1_4.json")
 
     with pytest.raises(ResultsFormatError) as caught:
-        evaluation_results_figures(read_results_file(path), str(path))
+        evaluation_results_figures(json.loads(path.read_bytes()), str(path))
 
     assert caught.value.field == "lm_eval_version"

@@ -1,58 +1,17 @@
-"""What the result parsers share: the size-bounded file read, the one error and how it
-names a field."""
+"""What the result readers share: the one error and how it names a field, and the stand-in
+of a value that is not decoded. (The files are read by pipeline_tasks.results_files.)"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from registry_sync.domain.run_figures import (
-    DEFAULT_MAX_INPUT_MIB,
     ResultsFormatError,
+    StrictModel,
     field_path,
-    read_results_file,
+    stand_in,
+    validated,
 )
-
-MIB = 1024 * 1024
-
-
-def test_a_file_within_the_limit_is_read_whole(tmp_path: Path) -> None:
-    path = tmp_path / "report.json"
-    path.write_bytes(b"x" * MIB)
-
-    assert read_results_file(path, max_input_mib=1) == b"x" * MIB
-    assert DEFAULT_MAX_INPUT_MIB == 512
-
-
-def test_a_file_over_the_limit_is_refused_naming_it(tmp_path: Path) -> None:
-    path = tmp_path / "report.json"
-    path.write_bytes(b"x" * (MIB + 1))
-
-    with pytest.raises(ResultsFormatError) as caught:
-        read_results_file(path, max_input_mib=1)
-
-    assert (caught.value.path, caught.value.field) == (str(path), None)
-    assert "1 MiB" in caught.value.problem
-
-
-def test_a_large_sparse_file_is_refused_without_being_read(tmp_path: Path) -> None:
-    path = tmp_path / "huge.json"
-    with path.open("wb") as stream:
-        stream.truncate((DEFAULT_MAX_INPUT_MIB + 1) * MIB)  # sparse: costs no disk
-
-    with pytest.raises(ResultsFormatError, match="larger than the limit of 512 MiB"):
-        read_results_file(path)
-
-
-@pytest.mark.parametrize("name", ["missing.json", "."])
-def test_a_file_that_cannot_be_read_is_refused_with_the_one_error(
-    tmp_path: Path, name: str
-) -> None:
-    with pytest.raises(ResultsFormatError) as caught:
-        read_results_file(tmp_path / name)
-
-    assert caught.value.field is None
 
 
 def test_the_error_shows_the_file_and_field_escaped_and_cut_short() -> None:
@@ -68,3 +27,25 @@ def test_a_field_path_reads_as_written_in_the_file() -> None:
     assert field_path(("benchmarks", 0, "config", "strategy")) == "benchmarks[0].config.strategy"
     assert field_path(()) == "(document)"
     assert field_path((3,)) == "[3]"
+
+
+class _Point(StrictModel):
+    x: float
+
+
+def test_a_validation_error_names_the_field_from_the_top_of_the_file() -> None:
+    with pytest.raises(ResultsFormatError) as caught:
+        validated(_Point, {"x": "1"}, "report.json", ("benchmarks", 3, "at"))
+
+    assert caught.value.field == "benchmarks[3].at.x"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [({"a": [1]}, {}), ([{"a": 1}], []), ("text", "text"), (2.5, 2.5), (None, None)],
+)
+def test_a_stand_in_keeps_the_kind_of_a_value_and_drops_its_content(
+    value: object, expected: object
+) -> None:
+    assert stand_in(value) == expected
+    assert type(stand_in(value)) is type(expected)
