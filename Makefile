@@ -5,8 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONTROL_PLANE_DIR = $(shell hack/control-plane/build.sh --print)
 OCI_REGISTRY_DIR = $(shell hack/oci-registry/build.sh --print)
+OFFICIAL_CLIENT_PYTHON = $(shell hack/official-client/build.sh --print)
 
-.PHONY: help venv test test-unit lint format control-plane oci-registry clean
+.PHONY: help venv test test-unit lint format control-plane oci-registry official-client clean
 
 help:
 	@echo "make demo           the seed incident on a local control plane, corrected by registry-sync"
@@ -33,9 +34,13 @@ control-plane:
 oci-registry:
 	@hack/oci-registry/build.sh >/dev/null
 
-test: venv control-plane oci-registry
+official-client:
+	@hack/official-client/build.sh >/dev/null
+
+test: venv control-plane oci-registry official-client
 	REGISTRY_SYNC_CONTROL_PLANE_DIR="$(CONTROL_PLANE_DIR)" \
-	REGISTRY_SYNC_OCI_REGISTRY_DIR="$(OCI_REGISTRY_DIR)" $(PY) -m pytest $(PYTEST_ARGS)
+	REGISTRY_SYNC_OCI_REGISTRY_DIR="$(OCI_REGISTRY_DIR)" \
+	REGISTRY_SYNC_OFFICIAL_CLIENT_PYTHON="$(OFFICIAL_CLIENT_PYTHON)" $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -20,6 +20,7 @@ pytest_plugins = [
     "support.cluster",
     "support.devregistry",
     "support.oci_registry",
+    "support.official_client",
     "support.operator",
 ]
 
@@ -31,6 +32,8 @@ _REQUIRED_TIERS = {
     "upstream": "REGISTRY_SYNC_REQUIRE_UPSTREAM",
     # The OCI registry is built from upstream Go modules, so CI's upstream switch requires it.
     "oci_registry": "REGISTRY_SYNC_REQUIRE_UPSTREAM",
+    # So is the official client, installed from the package index into its own venv.
+    "official_client": "REGISTRY_SYNC_REQUIRE_UPSTREAM",
 }
 _passed_in_tier: dict[str, int] = dict.fromkeys(_REQUIRED_TIERS, 0)
 
