@@ -405,12 +405,15 @@ class RegistryClient:
         name: str,
         value: float,
         timestamp_ms: int | None = None,
+        step: int | None = None,
         custom_properties: Mapping[str, MetadataValue] | None = None,
     ) -> MetricArtifactRecord:
         """Set the metric `name` of one version to `value` (the registry answers 200).
 
         The registry keeps one metric per name and version: a second call with the same
-        name changes that artifact; fields not given keep their earlier values.
+        name changes that artifact; fields not given keep their earlier values. `step` is
+        optional to the server, but the official Python client cannot read a metric
+        without one.
         """
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"metric {name!r}: value must be a number, got {value!r}")
@@ -423,12 +426,15 @@ class RegistryClient:
                 f"metric {name!r}: timestamp_ms must be milliseconds since the epoch, "
                 f"got {timestamp_ms!r}"
             )
+        if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+            raise ValueError(f"metric {name!r}: step must be an integer, got {step!r}")
         path = f"/model_versions/{_checked_id('model version', version_id)}/artifacts"
         body = _body(
             artifactType=METRIC_TYPE,
             name=name,
             value=float(value),
             timestamp=None if timestamp_ms is None else str(timestamp_ms),
+            step=step,
             customProperties=_properties(custom_properties),
         )
         # Retried like a PATCH: the registry upserts a metric by name within the version,

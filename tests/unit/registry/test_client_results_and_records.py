@@ -139,6 +139,26 @@ async def test_a_metric_is_posted_to_its_version_with_value_and_timestamp(
     assert (metric.id, metric.value, metric.timestamp_ms) == ("5", 182.5, 1764150000000)
 
 
+async def test_a_metric_step_is_sent_as_an_integer_when_given(
+    client: RegistryClient, http: respx.MockRouter
+) -> None:
+    route = http.post("/model_versions/2/artifacts").respond(200, json=metric_json(step=0))
+
+    await client.upsert_metric("2", name="ttft_p90", value=182.5, step=0)
+
+    assert sent(route)["step"] == 0
+
+
+@pytest.mark.parametrize("step", [True, 1.5, "0"], ids=["bool", "float", "string"])
+async def test_a_step_that_is_not_an_integer_is_refused_before_any_request(
+    client: RegistryClient, step: Any
+) -> None:
+    with pytest.raises(ValueError, match="step"):
+        await client.upsert_metric("2", name="m", value=1.0, step=step)
+
+    assert client.request_count == 0
+
+
 async def test_an_integer_metric_value_is_sent_and_read_as_a_number(
     client: RegistryClient, http: respx.MockRouter
 ) -> None:
