@@ -18,7 +18,9 @@ SUBCOMMANDS = {
     "audit": ("registry_sync.audit.command", "audit"),
     "demo": ("registry_sync.demo.command", "demo"),
     "dev-registry": ("registry_sync.devregistry.command", "dev_registry"),
+    "publish": ("registry_sync.pipeline_tasks.command", "publish_command"),
     "run": ("registry_sync.handlers.command", "run"),
+    "verify-run": ("registry_sync.pipeline_tasks.command", "verify_run_command"),
 }
 
 

@@ -172,6 +172,37 @@ def test_a_started_run_with_the_right_params_is_left_running(
     assert "status" not in stored["spec"]
 
 
+def test_a_run_left_running_is_stamped_with_the_version_it_runs_for(
+    kube: Cluster, namespace: str, seed: SeedIds, guard: RunningOperator
+) -> None:
+    PIPELINE_RUNS.create(kube.api_client, namespace, right_run(namespace, "right-run"))
+
+    def stamped() -> dict[str, Any] | None:
+        run = run_or_none(kube, namespace, "right-run")
+        annotations = (run or {}).get("metadata", {}).get("annotations") or {}
+        return run if "registry-sync.io/model-version-id" in annotations else None
+
+    run: dict[str, Any] = kube.wait_for(stamped, timeout=30, description="right-run stamped")
+    assert run["metadata"]["annotations"]["registry-sync.io/model-version-id"] == (
+        seed.small_version
+    )
+    assert "status" not in run["spec"]
+    assert params_of(run) == RIGHT
+
+
+def test_a_run_whose_target_param_names_another_deployment_is_cancelled(
+    kube: Cluster, namespace: str, guard: RunningOperator
+) -> None:
+    body = right_run(namespace, "elsewhere")
+    body["spec"]["params"].append({"name": "inference_service_name", "value": "granite-8b"})
+    PIPELINE_RUNS.create(kube.api_client, namespace, body)
+
+    run = wait_cancelled(kube, namespace, "elsewhere")
+
+    assert "granite-8b" in run["metadata"]["annotations"]["registry-sync.io/cancelled-because"]
+    wait_for_event(kube, namespace, "elsewhere", ("Warning", "TargetMismatch"))
+
+
 def test_a_restart_between_copy_and_cancel_finishes_with_one_copy(
     kube: Cluster, namespace: str, seed: SeedIds, guard: RunningOperator
 ) -> None:

@@ -99,6 +99,19 @@ def test_a_run_with_the_right_params_is_stored_unchanged(
     assert stored["metadata"]["annotations"][INJECTED_VERSION] == seed.small_version
 
 
+def test_a_run_whose_target_param_names_another_deployment_is_denied(
+    kube: Cluster, namespace: str, seed: SeedIds, operator: RunningOperator
+) -> None:
+    deploy_seed(kube, namespace, seed)
+    body = seed_pipeline_run(namespace)
+    body["spec"]["params"][0] = {"name": "inference_service_name", "value": "granite-8b"}
+
+    message = denial(kube, namespace, body)
+
+    assert "granite-8b" in message and ISVC_NAME in message
+    assert "inference_service_name" in message
+
+
 def test_missing_params_are_appended(
     kube: Cluster, namespace: str, seed: SeedIds, operator: RunningOperator
 ) -> None:

@@ -3,45 +3,23 @@ gives the model-testing ServiceAccount exactly `get` on the PipelineRuns and Mod
 of its own namespace: asked with a TokenRequest token of that ServiceAccount (nothing
 else), the apiserver allows those two and refuses everything around them.
 
-`model_testing_identity` is what the command tests build on: run `registry-sync
-verify-run` and `publish` with the kubeconfig it writes (the shipped Role, or `rules`
-with one verb taken out) and expect success, or exit 2 naming what was forbidden.
+The commands' own tests (tests/integration/pipeline_tasks) run as that identity
+(`model_testing_identity`): the Role is enough for every one of them, and without either
+`get` the commands exit 2 naming what was forbidden.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
 
 from registry_sync.domain.metadata import MODEL_BINDINGS, PIPELINE_RUNS
 from support.cluster import Cluster
-from support.tekton_files import TEKTON, load
+from support.tekton_files import model_testing_identity
 
 pytestmark = pytest.mark.cluster
-
-RBAC = load(TEKTON / "rbac.yaml")
-(SERVICE_ACCOUNT,) = [d["metadata"]["name"] for d in RBAC if d["kind"] == "ServiceAccount"]
-
-
-def model_testing_identity(
-    kube: Cluster,
-    namespace: str,
-    kubeconfig: Path,
-    rules: list[dict[str, Any]] | None = None,
-) -> str:
-    """Apply tekton/rbac.yaml in `namespace` (the Role's rules replaced by `rules` unless
-    None), write a kubeconfig holding only a token of its ServiceAccount; return the token."""
-    documents = copy.deepcopy(RBAC)
-    if rules is not None:
-        next(d for d in documents if d["kind"] == "Role")["rules"] = rules
-    kube.apply(documents, namespace=namespace)
-    token = kube.create_token(namespace, SERVICE_ACCOUNT)
-    kube.kubeconfig_for_token(token, kubeconfig, namespace=namespace)
-    return token
 
 
 def _allowed(api: client.ApiClient, namespace: str, verb: str, group: str, plural: str) -> bool:
