@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 
+from registry_sync.cli import main
 from support.tekton_files import tekton_documents
 from unit.tekton.step_runner import POD_NAMESPACE, run_step
 
@@ -243,3 +245,46 @@ def test_a_served_name_that_could_add_option_keys_is_refused(
     assert "vllm_model_name must be letters, digits and ._/:@+- only" in run.stderr
     assert run.calls == []
     assert not (tmp_path / "pwned").exists()
+
+
+# -- the command lines parse with the real commands ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "params", "workspaces"),
+    [
+        ("registry-sync-verify", {"pipelinerun-name": RUN}, ()),
+        (
+            "registry-sync-verify",
+            {"pipelinerun-name": RUN, "registry-url": "https://registry.example:8443"},
+            ("registry-token", "registry-ca"),
+        ),
+        (
+            "registry-sync-publish",
+            {
+                "pipelinerun-name": RUN,
+                "registry-url": "https://registry.example:8443",
+                "guidellm-report": "guidellm/report.json",
+                "lm-eval-results": "lm-eval/results.json",
+            },
+            ("results", "registry-token", "registry-ca"),
+        ),
+    ],
+    ids=["verify", "verify-with-registry", "publish"],
+)
+def test_what_a_step_runs_is_a_command_line_the_real_command_accepts(
+    tmp_path: Path, task: str, params: dict[str, str], workspaces: tuple[str, ...]
+) -> None:
+    folders = {
+        name: _folder(tmp_path, name, {"token": "t", "ca.crt": "c"}) for name in workspaces
+    }
+    run = run_step(TASKS[task], tmp_path, params=params, workspaces=folders)
+    assert run.returncode == 0, run.stderr
+    ((program, argv),) = run.calls
+
+    command = main.get_command(click.Context(main), argv[0])
+    assert program == "registry-sync" and command is not None
+    parsed = command.make_context(argv[0], list(argv[1:]))
+
+    assert parsed.params["run_name"] == RUN
+    assert parsed.params["namespace"] == POD_NAMESPACE
