@@ -28,6 +28,7 @@ from typing import Any
 import click
 import yaml
 
+from registry_sync.demo.results import write_results
 from registry_sync.demo.seed import (
     COMPARISON_MODEL,
     COMPARISON_URI,
@@ -65,7 +66,7 @@ PREFIX = "modelregistry.opendatahub.io"
 LABEL_COLUMNS = [f"{PREFIX}/registered-model-id", f"{PREFIX}/model-version-id", f"{PREFIX}/name"]
 OPERATOR_READY_LINE = "Activity 'start-services' succeeded"
 LISTENING_PREFIX = "listening on "
-STEPS = 8
+STEPS = 12
 
 
 class DemoError(RuntimeError):
@@ -174,6 +175,12 @@ class Demo:
         self.show("get", "inferenceservice", ISVC_NAME, "-n", NAMESPACE, *_label_columns())
 
         heading(
+            "Auditing the namespace, before registry-sync runs",
+            "registry-sync audit: read-only, exit 1 when it finds mismatches",
+        )
+        self._audit(registry_url, expected_exit=1)
+
+        heading(
             "Starting registry-sync",
             f"registry-sync run --namespace {NAMESPACE} --registry-url {registry_url} "
             f"--registry-name {REGISTRY_NAME}",
@@ -208,9 +215,29 @@ class Demo:
         )  # fmt: skip
 
         heading(
+            "The run's publish step, run here as its pipeline would run it",
+            "registry-sync publish: a guidellm report and lm-eval results (small files in those "
+            "tools' formats, written by the demo)",
+        )
+        report, results = write_results(self.folder)
+        self._registry_sync(
+            "publish", "-n", NAMESPACE, "--run", RUN_NAME, "--registry-url", registry_url,
+            "--guidellm", str(report), "--lm-eval", str(results), expected_exit=0,
+        )  # fmt: skip
+
+        heading(
+            "Reading the registry back",
+            "the results are on the version deployed, nothing on the one the run first named",
+        )
+        asyncio.run(_show_results(registry_url, ids))
+
+        heading("Auditing again", "registry-sync audit: exit 0, nothing left to correct")
+        self._audit(registry_url, expected_exit=0)
+
+        heading(
             "What changed",
-            f"labels: version {ids.optimized_version} -> {ids.small_version}; the run publishes "
-            f"to {SMALL_MODEL} / {SMALL_VERSION} instead of {MISTRAL_MODEL} / {ONE_GPU_VERSION}",
+            f"labels: version {ids.optimized_version} -> {ids.small_version}; the run's results "
+            f"are on {SMALL_MODEL} / {SMALL_VERSION}, not {MISTRAL_MODEL} / {ONE_GPU_VERSION}",
         )
 
     # Cluster ---------------------------------------------------------------------------
@@ -271,6 +298,32 @@ class Demo:
             command, input=json.dumps(run), capture_output=True, text=True, timeout=30, check=False
         )
         return done.returncode == 0
+
+    def _audit(self, registry_url: str, expected_exit: int) -> None:
+        self._registry_sync(
+            "audit", "-n", NAMESPACE, "--registry-url", registry_url, "--digest-check", "off",
+            expected_exit=expected_exit,
+        )  # fmt: skip
+
+    def _registry_sync(self, *args: str, expected_exit: int) -> None:
+        """Run `registry-sync ARGS` as a user would, print it and its output; DemoError
+        unless it exits with `expected_exit`."""
+        click.secho(f"    $ registry-sync {shlex.join(args)}", dim=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "registry_sync.cli", *args],
+            env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        for line in (done.stdout + done.stderr).rstrip("\n").splitlines():
+            click.echo(f"    {line}")
+        click.secho(f"    (exit {done.returncode})", dim=True)
+        if done.returncode != expected_exit:
+            raise DemoError(
+                f"`registry-sync {args[0]}` exited with {done.returncode}, not {expected_exit}"
+            )
 
     # Processes -------------------------------------------------------------------------
 
@@ -371,6 +424,28 @@ class Demo:
 async def _register(url: str) -> SeedIds:
     async with RegistryClient(url) as registry:
         return await register_seed(registry)
+
+
+async def _show_results(url: str, ids: SeedIds) -> None:
+    """The metric artifacts of the version tested and of the one the run first named."""
+    async with RegistryClient(url) as registry:
+        for model, version, version_id in (
+            (SMALL_MODEL, SMALL_VERSION, ids.small_version),
+            (MISTRAL_MODEL, ONE_GPU_VERSION, ids.one_gpu_version),
+        ):
+            metrics = await registry.list_version_metrics(version_id)
+            records = await registry.list_version_doc_artifacts(version_id)
+            note(f"{model} / {version} (version {version_id}): {len(metrics)} metrics")
+            shown = [m for m in metrics if m.name in _SHOWN_METRICS]
+            for metric in sorted(shown, key=lambda m: _SHOWN_METRICS.index(m.name)):
+                note(f"  {metric.name:<40} {metric.value:g}")
+            for record in records:
+                note(f"  its run's record: {record.name}")
+
+
+# A few of the figures, enough to see they are the run's.
+_SHOWN_METRICS = ["ttft_p90@rate=2", "itl_p90@rate=2", "requests_per_second@rate=4",
+                  "lm_eval.arc_easy.acc", "lm_eval.gsm8k.exact_match.strict-match"]  # fmt: skip
 
 
 def _label_columns() -> list[str]:

@@ -87,3 +87,25 @@ def test_the_demo_shows_the_run_stored_with_corrected_params(demo_output: str) -
 
 def test_the_demo_stops_every_process_it_started(demo_output: str) -> None:
     assert "all 4 processes stopped" in demo_output
+
+
+def test_the_demo_publishes_on_the_deployed_version_and_nothing_on_the_one_first_named(
+    demo_output: str,
+) -> None:
+    counts = {
+        (model, version): int(count)
+        for model, version, count in re.findall(
+            r"^\s+(\S+) / (\S+) \(version \d+\): (\d+) metrics$", demo_output, re.MULTILINE
+        )
+    }
+
+    assert counts[(SMALL_MODEL, SMALL_VERSION)] > 0
+    assert counts[(MISTRAL_MODEL, ONE_GPU_VERSION)] == 0
+    assert "its run's record: pipelinerun:" in demo_output
+
+
+def test_the_demo_audits_a_mismatch_before_and_none_after(demo_output: str) -> None:
+    verdicts = re.findall(r"^\s+RESULT: (.*)$", demo_output, re.MULTILINE)
+
+    assert len(verdicts) == 2
+    assert verdicts[0].startswith("1 mismatch") and verdicts[1] == "no mismatches"
