@@ -44,6 +44,7 @@ class PipelineRunVerdict(StrEnum):
     UNKNOWN_INFERENCE_SERVICE = "unknown-inference-service"
     UNRESOLVED_TARGET = "unresolved-target"
     INVALID_PARAMS = "invalid-params"
+    TARGET_MISMATCH = "target-mismatch"
 
 
 class RecordVerdict(StrEnum):

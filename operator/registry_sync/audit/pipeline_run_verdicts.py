@@ -106,6 +106,15 @@ def _run_verdict(
             f"(or a {TARGET_PARAM} param)"
         )
         return PipelineRunVerdict.UNKNOWN_INFERENCE_SERVICE
+    named = param_values(body).get(TARGET_PARAM, target)
+    if source is TargetSource.LABEL and named != target:
+        shown = named if isinstance(named, str) else json.dumps(named, default=str)
+        problems.append(
+            f"its label {TARGET_LABEL} names {target} but its param {TARGET_PARAM} names "
+            f"{shown}: it would test one deployment and publish on the other's version "
+            "(the webhook, the guard and verify-run refuse such a run)"
+        )
+        return PipelineRunVerdict.TARGET_MISMATCH
     if finding is None:
         where = f"label {TARGET_LABEL}" if source is TargetSource.LABEL else f"param {TARGET_PARAM}"
         problems.append(f"its {where} names InferenceService {target}, which does not exist here")

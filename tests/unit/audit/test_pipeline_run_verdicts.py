@@ -143,6 +143,18 @@ VERDICTS: list[tuple[str, dict[str, Any], list[dict[str, Any]] | None, V]] = [
     ("params as they should be", labelled_run(RIGHT_PARAMS), None, V.OK),
     ("the incident's run", labelled_run(INCIDENT_PARAMS), None, V.WRONG_REGISTRY_TARGET),
     (
+        "label and inference_service_name disagree",
+        labelled_run({**RIGHT_PARAMS, "inference_service_name": "granite-8b"}),
+        None,
+        V.TARGET_MISMATCH,
+    ),
+    (
+        "label and inference_service_name agree",
+        labelled_run({**RIGHT_PARAMS, "inference_service_name": ISVC}),
+        None,
+        V.OK,
+    ),
+    (
         "wrong version only",
         labelled_run({**RIGHT_PARAMS, "version_name": "24b-w4a16-1gpu"}),
         None,
