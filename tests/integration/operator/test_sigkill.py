@@ -46,6 +46,7 @@ from registry_sync.demo.seed import (
     SeedIds,
     seed_inference_service,
 )
+from registry_sync.domain.pipeline_run import annotations_of
 from registry_sync.domain.replacement import replacement_name
 from support.bindings import (
     MODEL_BINDINGS,
@@ -74,6 +75,7 @@ ROUNDS = int(os.environ.get("REGISTRY_SYNC_SIGKILL_ROUNDS", "8"))
 CONVERGENCE_TIMEOUT = 90.0  # generous: 2 shared cores; outcomes are asserted, not durations
 TARGET_LABEL = "registry-sync.io/inference-service"
 REPLACEMENT_OF = "registry-sync.io/replacement-of"
+VERSION_STAMP = "registry-sync.io/model-version-id"
 REGISTRY = "demo-registry"
 PARAMS = ("vllm_model_name", "model_name", "version_name")  # the documented default names
 
@@ -257,9 +259,15 @@ def binding_params(kube: Cluster, namespace: str) -> tuple[dict[str, str], str]:
     return right, status["modelVersionId"]
 
 
-def replaced(kube: Cluster, namespace: str, originals: list[str]) -> bool:
+def replaced(
+    kube: Cluster, namespace: str, originals: Iterable[str], stamped: Iterable[str] = ()
+) -> bool:
+    """Every original cancelled with its copy stored; every run of `stamped` (right runs,
+    left running) carrying the version it runs for."""
     runs = stored_runs(kube, namespace)
-    return all(is_cancelled(runs.get(n)) and replacement_name(n) in runs for n in originals)
+    return all(
+        is_cancelled(runs.get(n)) and replacement_name(n) in runs for n in originals
+    ) and all(VERSION_STAMP in annotations_of(runs.get(n) or {}) for n in stamped)
 
 
 def check_replacements(
@@ -271,7 +279,8 @@ def check_replacements(
     history: WatchRecorder,
 ) -> None:
     """Every wrong original: cancelled, pointing at its one copy; every copy: exactly the
-    binding's params and the bookkeeping; right and unrelated runs untouched; nothing else."""
+    binding's params and the bookkeeping; right runs only stamped, unrelated runs untouched;
+    nothing else."""
     runs = stored_runs(kube, namespace)
     history.catch_up(runs.values())
     wrong = {name: body for batch in created.values() for name, body in batch.wrong.items()}
@@ -280,6 +289,8 @@ def check_replacements(
         for batch in created.values()
         for name, body in {**batch.right, **batch.unrelated}.items()
     }
+    # Right runs are left running, stamped with the version they run for; nothing else.
+    right_runs = {name for batch in created.values() for name in batch.right}
     copies = {replacement_name(name): name for name in wrong}
 
     assert set(runs) == set(wrong) | set(copies) | set(untouched), "runs besides the expected"
@@ -297,13 +308,14 @@ def check_replacements(
         assert params_of(copy) == {**given, **right}, f"{copy['metadata']['name']}: params"
         assert copy["metadata"]["labels"] == {TARGET_LABEL: ISVC_NAME, REPLACEMENT_OF: name}
         assert copy_annotations.get(REPLACEMENT_OF) == name
-        assert copy_annotations.get("registry-sync.io/model-version-id") == version_id
+        assert copy_annotations.get(VERSION_STAMP) == version_id
         replaced_values = {k: given.get(k) for k in PARAMS if given.get(k) != right[k]}
         assert json.loads(copy_annotations["registry-sync.io/original-params"]) == replaced_values
     for name, body in untouched.items():
         stored = runs[name]
         assert stored["spec"] == body["spec"], f"{name} was changed"
-        assert not stored["metadata"].get("annotations"), f"{name} got annotations"
+        stamp = {VERSION_STAMP: version_id} if name in right_runs else {}
+        assert (stored["metadata"].get("annotations") or {}) == stamp, f"{name}: annotations"
         assert stored["metadata"].get("labels") == body["metadata"].get("labels"), name
 
     # The whole history, not only the end: one creation per copy, never deleted, and no
@@ -356,7 +368,7 @@ def test_sigkill_during_replacement_leaves_one_copy_per_run_and_no_half_state(
         began = time.monotonic()
         create_runs(kube, namespace, batch)
         kube.wait_for(
-            functools.partial(replaced, kube, namespace, list(batch.wrong)),
+            functools.partial(replaced, kube, namespace, batch.wrong, batch.right),
             timeout=CONVERGENCE_TIMEOUT,
             description="calibration round replaced",
         )
@@ -378,7 +390,7 @@ def test_sigkill_during_replacement_leaves_one_copy_per_run_and_no_half_state(
                 assert at_kill["cancelled-without-copy"] == 0, f"at the kill: {at_kill}"
                 restarts.append(restart_after_kill(operator))
                 kube.wait_for(
-                    functools.partial(replaced, kube, namespace, list(batch.wrong)),
+                    functools.partial(replaced, kube, namespace, batch.wrong, batch.right),
                     timeout=CONVERGENCE_TIMEOUT,
                     description=f"{prefix} replaced after the restart",
                 )

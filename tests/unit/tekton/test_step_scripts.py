@@ -275,9 +275,7 @@ def test_a_served_name_that_could_add_option_keys_is_refused(
 def test_what_a_step_runs_is_a_command_line_the_real_command_accepts(
     tmp_path: Path, task: str, params: dict[str, str], workspaces: tuple[str, ...]
 ) -> None:
-    folders = {
-        name: _folder(tmp_path, name, {"token": "t", "ca.crt": "c"}) for name in workspaces
-    }
+    folders = {name: _folder(tmp_path, name, {"token": "t", "ca.crt": "c"}) for name in workspaces}
     run = run_step(TASKS[task], tmp_path, params=params, workspaces=folders)
     assert run.returncode == 0, run.stderr
     ((program, argv),) = run.calls
