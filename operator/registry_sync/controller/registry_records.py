@@ -24,6 +24,7 @@ from registry_sync.domain.registry_record import (
     DEPLOYMENT_UID,
     Create,
     DeploymentRef,
+    EnvironmentRecords,
     RecordCorrections,
     RecordPlan,
     RecordPolicy,
@@ -88,6 +89,7 @@ class RegistryRecordKeeper:
         self._clock = clock
         self._environment_id: str | None = None
         self._records: dict[str, InferenceServiceRecord] = {}
+        self._index = EnvironmentRecords.of(())
         self._read = False
         self._read_error: str | None = None
         self._written_while_reading: dict[str, InferenceServiceRecord] | None = None
@@ -116,12 +118,16 @@ class RegistryRecordKeeper:
             self._environment_id = environment.id
         # A write made while the listing was under way may be missing from it.
         self._records = {**records, **written}
+        self._reindex()
         self._read, self._read_error = True, None
 
     @property
-    def records(self) -> dict[str, RegistryRecord]:
-        """The environment's records as last read, by id, as the core reads them."""
-        return {record_id: as_registry_record(r) for record_id, r in self._records.items()}
+    def records(self) -> EnvironmentRecords:
+        """The environment's records as last read (and written since), as the core reads them."""
+        return self._index
+
+    def _reindex(self) -> None:
+        self._index = EnvironmentRecords.of(as_registry_record(r) for r in self._records.values())
 
     # Deciding ----------------------------------------------------------------------------
 
@@ -276,6 +282,7 @@ class RegistryRecordKeeper:
 
     def _note(self, record: InferenceServiceRecord) -> None:
         self._records[record.id] = record
+        self._reindex()  # writes are few: only where something was wrong
         if self._written_while_reading is not None:
             self._written_while_reading[record.id] = record
 
@@ -287,15 +294,13 @@ class RegistryRecordKeeper:
         self._corrections.pop(uid, None)
         if not self._read:
             await self.refresh()
-        await self._undeploy_all(
-            r for r in self.records.values() if r.marked_for == uid and r.deployed
-        )
+        await self._undeploy_all(r for r in self.records.by_marker.get(uid, ()) if r.deployed)
 
     async def sweep(self, existing_uids: Iterable[str]) -> None:
         """Mark UNDEPLOYED the records of deployments deleted while no operator watched.
         `existing_uids` must be listed after the records were read (so a record made for a
         deployment created since cannot be taken for an orphan)."""
-        await self._undeploy_all(records_to_undeploy(self.records.values(), existing_uids))
+        await self._undeploy_all(records_to_undeploy(self.records.by_id.values(), existing_uids))
 
     async def _undeploy_all(self, records: Iterable[RegistryRecord]) -> None:
         for record in tuple(records):

@@ -66,6 +66,30 @@ class RegistryRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvironmentRecords:
+    """A serving environment's records, indexed the ways a deployment's record is found
+    (built once per read: a decision per deployment costs no pass over all records)."""
+
+    by_id: Mapping[str, RegistryRecord]
+    by_name: Mapping[str, RegistryRecord]
+    by_marker: Mapping[str, tuple[RegistryRecord, ...]]
+
+    @classmethod
+    def of(cls, records: Iterable[RegistryRecord]) -> EnvironmentRecords:
+        by_id = {record.id: record for record in records}
+        ordered = sorted(by_id.values(), key=lambda record: (len(record.id), record.id))
+        by_marker: dict[str, list[RegistryRecord]] = {}
+        for record in ordered:
+            if record.marked_for is not None:
+                by_marker.setdefault(record.marked_for, []).append(record)
+        return cls(
+            by_id,
+            {record.name: record for record in ordered},
+            {uid: tuple(found) for uid, found in by_marker.items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DeploymentRef:
     """What a deployment contributes to finding its record."""
 
@@ -175,19 +199,16 @@ def replacement_record_name(deployment: DeploymentRef, registered_model_id: str)
 
 
 def candidate_records(
-    deployment: DeploymentRef, registered_model_id: str, records: Mapping[str, RegistryRecord]
+    deployment: DeploymentRef, registered_model_id: str, records: EnvironmentRecords
 ) -> tuple[RegistryRecord, ...]:
     """The records that describe `deployment`, in the order they are looked at."""
-    by_name = {record.name: record for record in records.values()}
+    by_name = records.by_name
     found: list[RegistryRecord | None] = [
-        records.get(deployment.label_record_id) if deployment.label_record_id else None,
+        records.by_id.get(deployment.label_record_id) if deployment.label_record_id else None,
         by_name.get(upstream_record_name(deployment)),
         by_name.get(replacement_record_name(deployment, registered_model_id)),
         by_name.get(deployment.name),
-        *sorted(
-            (record for record in records.values() if record.marked_for == deployment.uid),
-            key=lambda record: (len(record.id), record.id),
-        ),
+        *records.by_marker.get(deployment.uid, ()),
     ]
     unique: dict[str, RegistryRecord] = {}
     for record in found:
@@ -199,7 +220,7 @@ def candidate_records(
 def decide_record(
     deployment: DeploymentRef,
     wanted: WantedVersion,
-    records: Mapping[str, RegistryRecord],
+    records: EnvironmentRecords,
     *,
     corrections: RecordCorrections,
     policy: RecordPolicy,
@@ -208,7 +229,7 @@ def decide_record(
     environment: str,
 ) -> RecordPlan:
     """What to write so that `deployment`'s record points at `wanted` (module docstring).
-    `records` are the serving environment's, by id; `may_write` is False in audit mode.
+    `records` are the serving environment's; `may_write` is False in audit mode.
     Pure; never raises."""
     candidates = candidate_records(deployment, wanted.registered_model_id, records)
     right = next(
@@ -218,7 +239,7 @@ def decide_record(
     stale = tuple(Undeploy(r) for r in candidates if r is not right and r.deployed)
     writes: tuple[RecordWrite, ...]
     if right is None:
-        taken = {record.name: record for record in records.values()}
+        taken = records.by_name
         name = upstream_record_name(deployment)
         if name in taken:
             name = replacement_record_name(deployment, wanted.registered_model_id)

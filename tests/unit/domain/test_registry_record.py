@@ -22,6 +22,7 @@ from registry_sync.domain.registry_record import (
     CONDITION_TYPE,
     Create,
     DeploymentRef,
+    EnvironmentRecords,
     RecordCorrections,
     RecordPlan,
     RecordPolicy,
@@ -57,12 +58,12 @@ def record(
     return RegistryRecord(record_id, name, model, version, deployed, marked_for)
 
 
-def by_id(*records: RegistryRecord) -> dict[str, RegistryRecord]:
-    return {r.id: r for r in records}
+def by_id(*records: RegistryRecord) -> EnvironmentRecords:
+    return EnvironmentRecords.of(records)
 
 
 def plan_for(
-    records: dict[str, RegistryRecord],
+    records: EnvironmentRecords,
     deployment: DeploymentRef = DEPLOYMENT,
     *,
     corrections: RecordCorrections | None = None,
@@ -82,7 +83,7 @@ def plan_for(
 
 
 def test_no_record_creates_one_under_the_upstream_controllers_name() -> None:
-    plan = plan_for({})
+    plan = plan_for(by_id())
 
     assert plan.writes == (Create(f"mistral/{UID}", "4", "5"),)
     assert plan.reason is RecordReason.MATCHES
@@ -151,7 +152,7 @@ def test_a_plain_name_record_of_another_model_is_undeployed() -> None:
 
 
 def test_a_record_naming_a_label_id_of_another_environment_is_not_touched() -> None:
-    plan = plan_for({}, DeploymentRef("mistral", UID, "999"))
+    plan = plan_for(by_id(), DeploymentRef("mistral", UID, "999"))
 
     assert plan.writes == (Create(f"mistral/{UID}", "4", "5"),)
 
@@ -211,14 +212,14 @@ def test_a_new_answer_starts_the_count_afresh() -> None:
 
 
 def test_a_due_write_is_foreseen_as_out_of_sync() -> None:
-    plan = plan_for({})
+    plan = plan_for(by_id())
 
     assert foreseen(plan).reason == RecordReason.OUT_OF_SYNC
     assert standing_of(plan, created_id="12").reason == RecordReason.MATCHES
 
 
 def test_a_failed_write_says_what_failed() -> None:
-    standing = standing_of(plan_for({}), error="registry answered 503")
+    standing = standing_of(plan_for(by_id()), error="registry answered 503")
 
     assert (standing.status, standing.reason) == ("False", RecordReason.FAILED)
     assert "503" in standing.message
@@ -282,7 +283,7 @@ records_strategy = st.lists(
         deployed=st.booleans(),
         marked_for=st.none() | st.sampled_from([UID, "other"]),
     )
-).map(lambda found: {r.id: r for r in found})
+).map(EnvironmentRecords.of)
 
 
 @given(
@@ -292,7 +293,7 @@ records_strategy = st.lists(
     may_write=st.booleans(),
 )
 def test_the_decision_never_raises_and_never_repoints_across_models(
-    records: dict[str, RegistryRecord], label: str | None, times: list[int], may_write: bool
+    records: EnvironmentRecords, label: str | None, times: list[int], may_write: bool
 ) -> None:
     plan = plan_for(
         records,
@@ -305,7 +306,7 @@ def test_the_decision_never_raises_and_never_repoints_across_models(
         if isinstance(write, Repoint):
             assert write.record.registered_model_id == WANTED.registered_model_id
         if isinstance(write, Create):
-            assert write.name not in {r.name for r in records.values()}
+            assert write.name not in records.by_name
     if not may_write:
         assert plan.writes == ()
     if plan.writes:
