@@ -45,7 +45,8 @@ DEPLOYMENT_UID: Final = "registry-sync.io/deployment-uid"
 
 class RecordReason(StrEnum):
     MATCHES = "RecordMatches"
-    OUT_OF_SYNC = "RecordOutOfSync"  # writes are due (seen between refreshes, before writing)
+    # Writes are due: what a refresh foresees before `keep` writes; never written to a binding.
+    OUT_OF_SYNC = "RecordOutOfSync"
     AUDIT_MODE = "AuditMode"
     CONFLICT = "RegistryRecordConflict"
     FAILED = "RegistryRecordFailed"
