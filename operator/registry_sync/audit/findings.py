@@ -89,6 +89,7 @@ class RegistryInferenceServiceRecord:
     serving_environment_id: str
     registered_model_id: str
     model_version_id: str | None = None
+    deployed: bool = True  # desiredState is not UNDEPLOYED
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +205,8 @@ class InferenceServiceFinding:
     verdict: InferenceServiceVerdict
     problems: tuple[str, ...]
     digest: ImageDigestFinding | None = None
+    uid: str = ""
+    record_label: str | None = None  # the <prefix>/inference-service-id label
 
     @property
     def digest_mismatch(self) -> bool:

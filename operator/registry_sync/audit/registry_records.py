@@ -3,13 +3,15 @@
 The registry keeps its own record of what is deployed where: a serving environment per
 namespace (same name) holding InferenceService records (same name as the deployment) that
 point at a registered model and, usually, a model version. Serving environments are
-filtered by name here, client-side: the real server's filtering is not relied on.
+filtered by name here, client-side: the real server's filtering is not relied on. Each
+record says whether it is DEPLOYED (the audit skips UNDEPLOYED ones).
 """
 
 from __future__ import annotations
 
 from registry_sync.audit.findings import RegistryInferenceServiceRecord
 from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.models import DesiredState
 
 
 async def read_inference_service_records(
@@ -36,6 +38,7 @@ async def read_inference_service_records(
                     serving_environment_id=item.serving_environment_id,
                     registered_model_id=item.registered_model_id,
                     model_version_id=item.model_version_id or None,
+                    deployed=item.desired_state is not DesiredState.UNDEPLOYED,
                 )
                 for item in page.items
             )

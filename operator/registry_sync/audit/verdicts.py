@@ -15,6 +15,10 @@ Rules (docs/audit.md):
   configured param names, or an `inference_service_name` param beside one of them. Its
   target is the label's InferenceService, else the `inference_service_name` param's.
 - Every verdict other than `ok` (and `unjudged` for registry records) is a mismatch.
+- A registry record is judged against the InferenceService it describes, found as the
+  operator finds records (domain/registry_record.py): the `<prefix>/inference-service-id`
+  label naming it, then `<name>/<uid>` (or `<name>/<uid>/model-<id>`), then the name.
+  UNDEPLOYED records describe nothing that runs: they are skipped.
 - With the digest check on, every InferenceService's answer is also judged against what
   its pods run, as the operator judges it (`domain.reconcile.judge_running_digest`): the
   same image registered twice makes the answer `Ambiguous` (verdict `ambiguous`), and
@@ -60,6 +64,7 @@ from registry_sync.domain.reconcile import (
     judge_running_digest,
 )
 from registry_sync.domain.reference_index import IndexedArtifact, ReferenceIndex
+from registry_sync.domain.registry_record import DeploymentRef, RegistryRecord, owner_of_record
 from registry_sync.domain.resolution import candidates_of, id_order, resolve
 from registry_sync.domain.running_image import PodFacts, read_pod
 from registry_sync.domain.snapshot import RegistrySnapshot
@@ -122,8 +127,9 @@ def audit_namespace(
         pipeline_runs=tuple(runs),
         tag_reuse=find_tag_reuse(index),
         records=tuple(
-            _judge_record(record, by_name, snapshot)
+            _judge_record(record, services, snapshot)
             for record in sorted(records, key=lambda r: (r.name, id_order(r.id)))
+            if record.deployed  # an UNDEPLOYED record describes nothing that runs
         ),
         notes=tuple(notes),
         digest_check=digest_check,
@@ -207,6 +213,8 @@ def _judge_inference_service(
         verdict=verdict,
         problems=problems,
         digest=digest,
+        uid=facts.uid,
+        record_label=facts.labels.get(keys.inference_service_id),
     )
 
 
@@ -368,7 +376,7 @@ def find_tag_reuse(index: ReferenceIndex) -> tuple[TagReuse, ...]:
 
 def _judge_record(
     record: RegistryInferenceServiceRecord,
-    services: Mapping[str, InferenceServiceFinding],
+    services: Sequence[InferenceServiceFinding],
     snapshot: RegistrySnapshot,
 ) -> RecordFinding:
     model = snapshot.models.get(record.registered_model_id)
@@ -377,7 +385,7 @@ def _judge_record(
         if record.model_version_id is not None
         else None
     )
-    deployment = services.get(record.name)
+    deployment = _deployment_of(record, services)
     answer = (
         deployment.resolution
         if deployment is not None and deployment.resolution.has_answer
@@ -406,7 +414,7 @@ def _judge_record(
         )
     )
     if deployment is None:
-        return finding(RecordVerdict.UNJUDGED, f"{said}; no InferenceService of that name here")
+        return finding(RecordVerdict.UNJUDGED, f"{said}; no InferenceService here it describes")
     if answer is None:
         return finding(
             RecordVerdict.UNJUDGED,
@@ -427,6 +435,19 @@ def _judge_record(
         f"{said}, but {deployed}; the registry's record of this deployment is stale "
         "(its InferenceService controller does not re-sync a version change)",
     )
+
+
+def _deployment_of(
+    record: RegistryInferenceServiceRecord, services: Sequence[InferenceServiceFinding]
+) -> InferenceServiceFinding | None:
+    """The InferenceService a record describes, found as the operator finds records: the
+    `<prefix>/inference-service-id` label, then `<name>/<uid>`, then the name."""
+    refs = [DeploymentRef(service.name, service.uid, service.record_label) for service in services]
+    as_read = RegistryRecord(
+        record.id, record.name, record.registered_model_id, record.model_version_id, True
+    )
+    owner = owner_of_record(as_read, refs)
+    return None if owner is None else services[refs.index(owner)]
 
 
 # -- reading bodies ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from registry_sync.controller.kube_calls import (
 )
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.pod_book import PodBook
+from registry_sync.controller.registry_records import RegistryRecordKeeper
 from registry_sync.controller.served_name_probe import ServedNameProbe
 from registry_sync.domain.binding import (
     BindingDecision,
@@ -63,6 +64,7 @@ from registry_sync.domain.reconcile import (
     worth_reconciling_again,
 )
 from registry_sync.domain.reference_index import ReferenceIndex, RegistryOwners
+from registry_sync.domain.registry_record import RecordStanding
 from registry_sync.domain.safe_names import DEFAULT_NAME_POLICY, NamePolicy
 from registry_sync.domain.served_names import (
     NoModelsEndpoint,
@@ -146,8 +148,10 @@ class InferenceServiceReconciler:
         pods: RunningPods | None = None,
         digests: DigestSource | None = None,
         served_names: ServedNameProbe | None = None,
+        records: RegistryRecordKeeper | None = None,
     ) -> None:
         self._config = config
+        self._records = records  # None: --registry-records off
         self._pods = pods or RunningPods()
         self._digests = digests
         self._served_names = served_names
@@ -213,6 +217,8 @@ class InferenceServiceReconciler:
             if event_type == "DELETED":
                 # The ModelBinding goes with its owner (garbage collection).
                 await self._book.forget(facts.kind, facts.name)
+                if self._records is not None and facts.kind is DeploymentKind.INFERENCE_SERVICE:
+                    await self._records.deployment_gone(facts.uid)
             elif not facts.opted_in:
                 await self._stop_managing(facts)
             else:
@@ -255,11 +261,15 @@ class InferenceServiceReconciler:
                 pending = current.write_failed or (
                     current.ready_reason == Reason.GITOPS_CONFLICT.value
                 )
+                checks = judged.checks
+                record = self._records.foresee(current.facts, judged) if self._records else None
+                if record is not None:
+                    checks = (*checks, record.as_check())
                 if worth_reconciling_again(
                     fresh,
                     current.resolution,
                     pending=pending,
-                    fresh_checks=judged.checks,
+                    fresh_checks=checks,
                     known_checks=current.decision.checks if current.decision else (),
                 ):
                     await self._reconcile(current.facts)
@@ -327,6 +337,7 @@ class InferenceServiceReconciler:
         known: Known,
         runs: WhatRuns,
         label_patch_error: str | None = None,
+        record: RecordStanding | None = None,
     ) -> Decided:
         """The core's second call: after the refresh or the refused patch it asked about.
         It never asks again (domain/reconcile.py); a failure to keep that is a bug."""
@@ -341,9 +352,24 @@ class InferenceServiceReconciler:
             refreshed=True,
             label_patch_error=label_patch_error,
             clash=self._name_clash(facts),
+            record=record,
         )
         assert isinstance(step, Decided), "the core asked for a second I/O step"
         return step
+
+    async def _keep_record(
+        self, facts: InferenceServiceFacts, known: Known, runs: WhatRuns
+    ) -> RecordStanding | None:
+        """The registry's record of the deployment, made to point at its answer (None:
+        `--registry-records off`). Judged as the core judges it: records follow only an
+        answer nothing blocks."""
+        if self._records is None:
+            return None
+        registry, now_ms = self._registry_view(), self._now_ms()
+        fresh = answer_for(facts, known.answer, registry, now_ms)
+        clash = self._name_clash(facts)
+        judged = judge_runs(facts, fresh, registry, self._rules, runs, now_ms, clash=clash)
+        return await self._records.keep(facts, judged)
 
     def _name_clash(self, facts: InferenceServiceFacts) -> NameClash | None:
         """Whether another kind of deployment uses this one's name (this one counts even
@@ -366,6 +392,7 @@ class InferenceServiceReconciler:
         )
         registry = self._registry_view()
         runs = await self._what_runs(facts, registry)
+        record = await self._keep_record(facts, known, runs)
         first = reconcile_step(
             facts,
             known,
@@ -374,11 +401,13 @@ class InferenceServiceReconciler:
             self._now_ms(),
             runs=runs,
             clash=self._name_clash(facts),
+            record=record,
         )
         if isinstance(first, RefreshFirst):
             # A new deployment should not wait for the next periodic refresh.
             await self._source.request_refresh_for(first.uri)
-            step = self._step(facts, known, runs)
+            record = await self._keep_record(facts, known, runs)
+            step = self._step(facts, known, runs, record=record)
         else:
             step = first
         self._metrics.resolutions.labels(step.resolution.outcome.value).inc()
@@ -398,7 +427,8 @@ class InferenceServiceReconciler:
             if refused is CHANGED:
                 return  # the object changed under us: its next event brings the news
             if isinstance(refused, str):
-                decision, patch_failed = self._step(facts, known, runs, refused).decision, True
+                step = self._step(facts, known, runs, refused, record=record)
+                decision, patch_failed = step.decision, True
         binding_uid, written = await self._write_binding(facts, entry, decision, known.status)
         for note in decision.events:
             await self._post(facts, note)
@@ -491,6 +521,8 @@ class InferenceServiceReconciler:
     async def _stop_managing(self, facts: InferenceServiceFacts) -> None:
         """Annotation removed (or never there): delete the binding, leave the labels alone."""
         found = self._book.drop_found(facts.name)
+        if self._records is not None:
+            self._records.forget(facts.uid)  # it still serves: its record is left alone
         if self._book.get(facts.kind, facts.name) is None and found is None:
             return
         owned = found is None or found.owned_by(facts.uid)

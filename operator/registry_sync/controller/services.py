@@ -19,13 +19,15 @@ from registry_sync.controller.reconciler import (
     RunningPods,
 )
 from registry_sync.controller.registered_digests import ArtifactDigests
+from registry_sync.controller.registry_records import RegistryRecordKeeper
 from registry_sync.controller.served_name_probe import ServedNameProbe
-from registry_sync.controller.settings import OperatorSettings, WebhookMode
+from registry_sync.controller.settings import OperatorSettings, RegistryRecords, WebhookMode
 from registry_sync.domain.binding import GitOpsPolicy
 from registry_sync.domain.digest_check import DigestCheck, DigestReason
 from registry_sync.domain.metadata import LabelKeys, llm_inference_services
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import RegistryOwners
+from registry_sync.domain.registry_record import RecordPolicy
 from registry_sync.domain.running_image import INFERENCE_SERVICE_POD_LABEL
 from registry_sync.domain.safe_names import NamePolicy
 from registry_sync.domain.served_names import ServedNameCheck
@@ -54,9 +56,11 @@ class Services:
     served_names: ServedNameProbe | None = None
     refresher: asyncio.Task[None] | None = None
     lookups: asyncio.Task[None] | None = None  # the round of digest lookups under way
+    records: RegistryRecordKeeper | None = None  # --registry-records on
+    sweep: asyncio.Task[None] | None = None  # records of deployments deleted while down
 
     async def close(self) -> None:
-        for task in (self.refresher, self.lookups):
+        for task in (self.refresher, self.lookups, self.sweep):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -108,6 +112,19 @@ async def start_services(
         else None
     )
     pods = await _running_pods(kube, namespace, watch_pods, checking)
+    records = (
+        RegistryRecordKeeper(
+            client,
+            namespace,
+            LabelKeys(settings.label_prefix),
+            RecordPolicy(
+                max_corrections=settings.gitops_max_corrections,
+                window_ms=int(settings.gitops_window_seconds * 1000),
+            ),
+        )
+        if settings.registry_records is RegistryRecords.ON
+        else None
+    )
     reconciler = InferenceServiceReconciler(
         ReconcilerConfig(
             namespace=namespace,
@@ -132,6 +149,7 @@ async def start_services(
         pods=pods,
         digests=digests,
         served_names=served_names,
+        records=records,
     )
     metrics.watch_bindings(lambda: [entry.ready_reason for entry in book])
     metrics.watch_checks(lambda: [reason for entry in book for reason in entry.check_reasons])
@@ -152,11 +170,17 @@ async def start_services(
         guard,
         digests,
         served_names,
+        records=records,
     )
     try:
         await source.refresh()
     except RegistryError as error:
         log.warning("registry not reachable at start-up; bindings wait for it: %s", error)
+    if records is not None:
+        await records.refresh()
+        services.sweep = asyncio.create_task(
+            _sweep_records(records, kube, namespace), name="registry-records-sweep"
+        )
     # The first digest lookups run beside the rest of the start-up; the first decisions wait
     # for them only briefly (a binding says "not looked up yet" meanwhile, quietly), and are
     # made again as soon as they are done.
@@ -190,6 +214,11 @@ async def refresh_forever(services: Services, lookups: asyncio.Task[None] | None
                         _age(services.source.age_s()), error)  # fmt: skip
         except Exception:  # the source turns failures into RegistryError: the last line
             log.exception("registry refresh failed unexpectedly")
+        if services.records is not None:
+            try:
+                await services.records.refresh()  # a registry error is kept as the standing
+            except Exception:
+                log.exception("reading the registry's InferenceService records failed")
         if services.digests is not None and (lookups is None or lookups.done()):
             lookups = asyncio.create_task(_look_up_digests(services), name="digest-lookups")
             services.lookups = lookups
@@ -197,6 +226,23 @@ async def refresh_forever(services: Services, lookups: asyncio.Task[None] | None
             await services.reconciler.on_registry_refresh()
         except Exception:  # one bad object must not stop the refresher
             log.exception("re-resolving after a registry refresh failed")
+
+
+async def _sweep_records(records: RegistryRecordKeeper, kube: KubeObjects, namespace: str) -> None:
+    """At start: mark UNDEPLOYED the registry records of InferenceServices deleted while no
+    operator watched. The InferenceServices are listed after the records were read."""
+    try:
+        items = await asyncio.to_thread(kube.list_inference_service_metadata, namespace)
+    except KubeCallError as error:
+        log.warning("%s; registry records of deleted deployments are left for now", error)
+        return
+    uids = [
+        item["metadata"].get("uid", "") for item in items if isinstance(item.get("metadata"), dict)
+    ]
+    try:
+        await records.sweep(uids)
+    except Exception:  # best effort: never stop the operator
+        log.exception("marking registry records of deleted deployments failed unexpectedly")
 
 
 async def _look_up_digests(services: Services) -> None:

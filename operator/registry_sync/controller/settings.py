@@ -48,6 +48,14 @@ class WebhookMode(StrEnum):
     OFF = "off"  # no webhook: pending runs are replaced, running ones cancelled
 
 
+class RegistryRecords(StrEnum):
+    """Whether the registry's InferenceService records are kept pointing at the resolved
+    versions (README "Configuration"); `on` needs a registry token allowed to write."""
+
+    OFF = "off"
+    ON = "on"
+
+
 class SettingsError(ValueError):
     """A setting has a wrong value; the message names the flag and the variable."""
 
@@ -200,6 +208,9 @@ class OperatorSettings(RegistrySettings):
 
     # Registered models' `owner` values that may claim this namespace's deployments; None: any.
     registry_owners: str | None = None
+
+    # The registry's InferenceService records (README "How it behaves", "Registry records").
+    registry_records: RegistryRecords = RegistryRecords.OFF
 
     # Asking each predictor's /v1/models whether vLLM serves the injected name (README
     # "Configuration"); the token and CA are the predictors', never the registry's.

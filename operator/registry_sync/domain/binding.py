@@ -137,18 +137,23 @@ def decide_binding(
     label_patch_error: str | None = None,
     names: NamePolicy = DEFAULT_NAME_POLICY,
     checks: tuple[Check, ...] = (),
+    record_label: Mapping[str, str] | None = None,
 ) -> BindingDecision:
     """Decide labels, status and Events for one InferenceService. Pure; never raises.
 
     `label_patch_error` is given when the shell tried the decided patch and the apiserver
     refused it: the status then says so instead of claiming the labels are in sync.
     `names` is the allow-list every name to inject or record must pass. `checks` are the
-    findings about what runs, in order of precedence.
+    findings about what runs, in order of precedence. `record_label` is the
+    `<prefix>/inference-service-id` label naming the registry's record of the deployment
+    (`--registry-records on`): it goes with the other labels, and its reverts count too.
     """
     unsafe = names_failing(facts, resolution, names)
     blocker = next((check.blocker for check in checks if check.blocker is not None), None)
     # An answer naming an unsafe name is no answer to write anywhere: labels stay as they are.
     expected = {} if unsafe else expected_labels(resolution, keys, registry_name)
+    if expected and record_label:
+        expected.update(record_label)
     labels_writable = (
         resolution.outcome in (Outcome.RESOLVED, Outcome.PINNED)
         and bool(expected)

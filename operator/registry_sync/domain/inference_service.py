@@ -309,7 +309,9 @@ def read_deployment_facts(
         mode_problem=mode_problem,
         pin=pin.strip() if pin is not None and pin.strip() else None,
         deployed=deployed,
-        labels={key: labels[key] for key in keys.all() if key in labels},
+        labels={
+            key: labels[key] for key in (*keys.all(), keys.inference_service_id) if key in labels
+        },
         models_endpoint=models_url(body.get("status") if isinstance(body, Mapping) else None),
         kind=kind,
         lora_adapters=lora_adapters,

@@ -117,6 +117,13 @@ class LabelKeys:
     def registry_name(self) -> str:
         return f"{self.prefix}/name"
 
+    @property
+    def inference_service_id(self) -> str:
+        """The id of the registry's InferenceService record of the deployment: written by
+        the Model Registry's own controller, and by registry-sync with
+        `--registry-records on` (domain/registry_record.py)."""
+        return f"{self.prefix}/inference-service-id"
+
     def all(self) -> tuple[str, str, str]:
         return (self.registered_model_id, self.model_version_id, self.registry_name)
 

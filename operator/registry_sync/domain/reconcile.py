@@ -14,13 +14,14 @@ telling it so:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from registry_sync.domain.answer import Outcome, Resolution
 from registry_sync.domain.binding import (
     BindingDecision,
     CorrectionHistory,
+    EventNote,
     GitOpsPolicy,
     decide_binding,
 )
@@ -32,11 +33,13 @@ from registry_sync.domain.digest_check import (
     digest_not_read_for_kind,
     judge_digest,
 )
+from registry_sync.domain.escaping import escaped
 from registry_sync.domain.inference_service import InferenceServiceFacts, StorageUri
 from registry_sync.domain.metadata import DeploymentKind, LabelKeys
 from registry_sync.domain.name_clash import NameClash, name_clash_check
 from registry_sync.domain.reference_index import ReferenceIndex
 from registry_sync.domain.references import InvalidStorageUri, parse_storage_uri
+from registry_sync.domain.registry_record import RecordStanding
 from registry_sync.domain.resolution import resolve
 from registry_sync.domain.running_image import (
     DigestNotKnowable,
@@ -132,11 +135,15 @@ def reconcile_step(
     refreshed: bool = False,
     label_patch_error: str | None = None,
     clash: NameClash | None = None,
+    record: RecordStanding | None = None,
 ) -> RefreshFirst | Decided:
     """Resolve and decide, or ask for a refresh first (see the module docstring). Pure.
 
     `Decided.resolution` is the registry's answer; the decision holds what the checks of
-    what runs made of it. `clash`: another kind of deployment has the same name."""
+    what runs made of it. `clash`: another kind of deployment has the same name. `record`:
+    what the shell found and did about the registry's record of the deployment (None:
+    `--registry-records off`): a condition that never blocks Ready, and the record id the
+    `<prefix>/inference-service-id` label should hold."""
     resolution = answer_for(facts, known.answer, registry, now_ms)
     storage = facts.deployed.storage
     first_call = not refreshed and label_patch_error is None
@@ -147,6 +154,12 @@ def reconcile_step(
     ):
         return RefreshFirst(storage.uri)
     judged = judge_runs(facts, resolution, registry, rules, runs or WhatRuns(), now_ms, clash=clash)
+    checks = judged.checks if record is None else (*judged.checks, record.as_check())
+    record_label = (
+        {rules.keys.inference_service_id: record.record_id}
+        if record is not None and record.record_id is not None
+        else None
+    )
     decision = decide_binding(
         facts,
         judged.resolution,
@@ -158,8 +171,14 @@ def reconcile_step(
         now_ms=now_ms,
         label_patch_error=label_patch_error,
         names=rules.names,
-        checks=judged.checks,
+        checks=checks,
+        record_label=record_label,
     )
+    if record is not None and record.corrected is not None:
+        note = EventNote(
+            "Normal", "RegistryRecordCorrected", escaped(f"registry: {record.corrected}")
+        )
+        decision = replace(decision, events=(*decision.events, note))
     return Decided(resolution, decision)
 
 

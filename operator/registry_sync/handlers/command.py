@@ -107,6 +107,10 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Callable[[F], F
 )
 @_setting_option("predictor_ca_file", "CA bundle for predictors' TLS, added to the system's.")
 @_setting_option("predictor_token_file", "Bearer token file for predictors (re-read on change).")
+@_setting_option(
+    "registry_records",
+    "Keep the registry's InferenceService records on the resolved versions: off | on [off].",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(verbose: bool, **given: Any) -> None:
     """Run the operator. Every flag can also be set as REGISTRY_SYNC_<FLAG>."""

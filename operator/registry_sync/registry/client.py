@@ -531,16 +531,19 @@ class RegistryClient:
         *,
         model_version_id: str | None = None,
         desired_state: DesiredState | None = None,
+        custom_properties: Mapping[str, MetadataValue] | None = None,
     ) -> InferenceServiceRecord:
         """Point a record at another version of its model, or mark it (UN)DEPLOYED.
 
         A record cannot move to another model (the registry refuses it with a 400).
+        `custom_properties` replace the record's as a whole: send the ones to keep too.
         """
         body = _body(
             modelVersionId=None
             if model_version_id is None
             else _checked_id("model version", model_version_id),
             desiredState=None if desired_state is None else DesiredState(desired_state).value,
+            customProperties=_properties(custom_properties),
         )
         if not body:
             raise ValueError("update_inference_service_record needs something to change")

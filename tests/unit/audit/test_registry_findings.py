@@ -170,3 +170,41 @@ def test_a_stale_record_names_both_versions() -> None:
     )
     assert "quantized-optimized-test" in finding.message
     assert "quantized-w4a16-2501" in finding.message
+
+
+def audit_records(
+    body: dict[str, object], *records: RegistryInferenceServiceRecord
+) -> tuple[RecordFinding, ...]:
+    return audit_namespace(NAMESPACE, [body], [], snapshot(), list(records)).records
+
+
+def test_a_record_is_found_as_the_operator_finds_it_label_first() -> None:
+    body = inference_service(labels={"modelregistry.opendatahub.io/inference-service-id": "20"})
+    labelled = record("9", name="made-by-hand", model_id="8")
+
+    (finding,) = audit_records(body, labelled)
+
+    assert finding.verdict is RecordVerdict.WRONG_VERSION
+
+
+@pytest.mark.parametrize("suffix", ["", "/model-4"])
+def test_a_record_named_after_the_deployments_uid_is_its_record(suffix: str) -> None:
+    body = inference_service()
+    body["metadata"]["uid"] = "u-1"  # type: ignore[index]
+
+    (finding,) = audit_records(body, record("5", name=f"{ISVC}/u-1{suffix}"))
+
+    assert finding.verdict is RecordVerdict.OK
+
+
+def test_undeployed_records_are_skipped() -> None:
+    undeployed = RegistryInferenceServiceRecord(
+        id="21",
+        name=ISVC,
+        serving_environment_id="19",
+        registered_model_id="8",
+        model_version_id="9",
+        deployed=False,
+    )
+
+    assert audit_records(inference_service(), undeployed) == ()

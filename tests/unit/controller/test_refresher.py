@@ -47,6 +47,7 @@ async def test_the_refresher_survives_any_exception_and_re_resolves_after_each()
         source=source,
         reconciler=reconciler,
         digests=None,
+        records=None,
     )
 
     refresher = asyncio.create_task(refresh_forever(cast(Services, services)))
@@ -86,6 +87,7 @@ async def test_a_slow_round_of_digest_lookups_never_delays_the_registry_refresh(
         digests=object(),
         refresh_digests=hanging_lookups,
         lookups=None,
+        records=None,
     )
 
     refresher = asyncio.create_task(refresh_forever(cast(Services, services)))

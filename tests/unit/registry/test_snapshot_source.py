@@ -536,6 +536,7 @@ def refresher_of(source: RegistrySnapshotSource, reconciler: ErrorNotingReconcil
         source=source,
         reconciler=reconciler,
         digests=None,  # the digest check is off in these tests
+        records=None,  # and so are registry records
     )
     return cast(Services, services)
 
