@@ -59,6 +59,7 @@ from registry_sync.local_control_plane import (
     spawn_child,
 )
 from registry_sync.registry.client import RegistryClient
+from registry_sync.registry.models import DesiredState, InferenceServiceRecord
 
 NAMESPACE = "private-ai-demo"
 REGISTRY_NAME = "demo-registry"
@@ -165,6 +166,12 @@ class Demo:
         note(f"listening on {registry_url}")
         ids = asyncio.run(_register(registry_url))
         self._show_registry(ids)
+        record = asyncio.run(_record_as_found(registry_url, ids))
+        note(
+            f"the registry's own record of the deployment (serving environment {NAMESPACE}): "
+            f"{record.name} -> model {record.registered_model_id} version "
+            f"{record.model_version_id} ({ONE_GPU_VERSION})"
+        )
 
         heading(
             "Deploying the InferenceService as its team did",
@@ -183,7 +190,7 @@ class Demo:
         heading(
             "Starting registry-sync",
             f"registry-sync run --namespace {NAMESPACE} --registry-url {registry_url} "
-            f"--registry-name {REGISTRY_NAME}",
+            f"--registry-name {REGISTRY_NAME} --registry-records on",
         )
         operator = self._start_operator(registry_url)
         self._wait_for(
@@ -227,16 +234,19 @@ class Demo:
 
         heading(
             "Reading the registry back",
-            "the results are on the version deployed, nothing on the one the run first named",
+            "the results are on the version deployed, nothing on the one the run first named; "
+            "the registry's record of the deployment names the version deployed",
         )
         asyncio.run(_show_results(registry_url, ids))
+        asyncio.run(_show_record(registry_url, ids))
 
         heading("Auditing again", "registry-sync audit: exit 0, nothing left to correct")
         self._audit(registry_url, expected_exit=0)
 
         heading(
             "What changed",
-            f"labels: version {ids.optimized_version} -> {ids.small_version}; the run's results "
+            f"labels: version {ids.optimized_version} -> {ids.small_version}; the registry's "
+            f"record: version {ids.one_gpu_version} -> {ids.small_version}; the run's results "
             f"are on {SMALL_MODEL} / {SMALL_VERSION}, not {MISTRAL_MODEL} / {ONE_GPU_VERSION}",
         )
 
@@ -391,6 +401,7 @@ class Demo:
             "--namespace", NAMESPACE,
             "--registry-url", registry_url,
             "--registry-name", REGISTRY_NAME,
+            "--registry-records", "on",
             "--refresh-seconds", "5",
             "--webhook-port", str(free_loopback_port()),
             "--metrics-port", "0",
@@ -446,6 +457,40 @@ async def _show_results(url: str, ids: SeedIds) -> None:
 # A few of the figures, enough to see they are the run's.
 _SHOWN_METRICS = ["ttft_p90@rate=2", "itl_p90@rate=2", "requests_per_second@rate=4",
                   "lm_eval.arc_easy.acc", "lm_eval.gsm8k.exact_match.strict-match"]  # fmt: skip
+
+
+async def _record_as_found(url: str, ids: SeedIds) -> InferenceServiceRecord:
+    """The registry's record of the deployment as the incident found it: under the deployed
+    model, but on a version of the other Mistral model."""
+    async with RegistryClient(url) as registry:
+        environment = await registry.create_serving_environment(NAMESPACE)
+        return await registry.create_inference_service_record(
+            name=ISVC_NAME,
+            serving_environment_id=environment.id,
+            registered_model_id=ids.small_model,
+            model_version_id=ids.one_gpu_version,
+        )
+
+
+async def _show_record(url: str, ids: SeedIds) -> None:
+    """The deployment's live records in the namespace's serving environment."""
+    async with RegistryClient(url) as registry:
+        environment = await registry.find_serving_environment(NAMESPACE)
+        if environment is None:
+            raise DemoError(f"the registry has no serving environment {NAMESPACE}")
+        records = [
+            record
+            async for page in registry.inference_service_pages(environment.id)
+            for record in page.items
+            if record.desired_state != DesiredState.UNDEPLOYED
+        ]
+    names = {ids.small_version: SMALL_VERSION, ids.one_gpu_version: ONE_GPU_VERSION}
+    for record in records:
+        version = names.get(record.model_version_id or "", "?")
+        note(
+            f"the registry's record {record.name}: model {record.registered_model_id} version "
+            f"{record.model_version_id} ({version})"
+        )
 
 
 def _label_columns() -> list[str]:

@@ -109,3 +109,16 @@ def test_the_demo_audits_a_mismatch_before_and_none_after(demo_output: str) -> N
 
     assert len(verdicts) == 2
     assert verdicts[0].startswith("1 mismatch") and verdicts[1] == "no mismatches"
+
+
+def test_the_demo_ends_with_the_registrys_record_on_the_deployed_version(
+    demo_output: str,
+) -> None:
+    (found,) = re.findall(
+        r"record of the deployment \(serving .*\): .* \((\S+)\)$", demo_output, re.M
+    )
+    (after,) = re.findall(
+        r"the registry's record \S+: model \S+ version \S+ \((\S+)\)$", demo_output, re.M
+    )
+
+    assert (found, after) == (ONE_GPU_VERSION, SMALL_VERSION)
