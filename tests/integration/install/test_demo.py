@@ -108,7 +108,9 @@ def test_the_demo_audits_a_mismatch_before_and_none_after(demo_output: str) -> N
     verdicts = re.findall(r"^\s+RESULT: (.*)$", demo_output, re.MULTILINE)
 
     assert len(verdicts) == 2
-    assert verdicts[0].startswith("1 mismatch") and verdicts[1] == "no mismatches"
+    assert verdicts[0].startswith("2 mismatches") and "wrong-labels" in verdicts[0]
+    assert "registry records: 1 wrong-version" in verdicts[0]
+    assert verdicts[1] == "no mismatches"
 
 
 def test_the_demo_ends_with_the_registrys_record_on_the_deployed_version(
