@@ -19,9 +19,11 @@ from typing import Any, Protocol
 
 from registry_sync.controller.binding_book import BindingBook, BindingEntry
 from registry_sync.controller.kube_calls import (
+    ALWAYS_OPEN,
     KubeCallError,
     KubeObjects,
     ObjectRef,
+    WriteGate,
     post_event_best_effort,
 )
 from registry_sync.controller.metrics import OperatorMetrics
@@ -29,10 +31,10 @@ from registry_sync.controller.pod_book import PodBook
 from registry_sync.controller.served_name_probe import ServedNameProbe
 from registry_sync.domain.binding import (
     BindingDecision,
-    CorrectionHistory,
     EventNote,
     GitOpsPolicy,
     Reason,
+    recorded_history,
 )
 from registry_sync.domain.digest_check import DigestCheck, RegisteredDigests
 from registry_sync.domain.inference_service import (
@@ -146,8 +148,10 @@ class InferenceServiceReconciler:
         pods: RunningPods | None = None,
         digests: DigestSource | None = None,
         served_names: ServedNameProbe | None = None,
+        gate: WriteGate = ALWAYS_OPEN,
     ) -> None:
         self._config = config
+        self._gate = gate  # several replicas: whether this one writes (controller/leadership.py)
         self._pods = pods or RunningPods()
         self._digests = digests
         self._served_names = served_names
@@ -264,6 +268,39 @@ class InferenceServiceReconciler:
                 ):
                     await self._reconcile(current.facts)
 
+    async def on_take_over(self) -> None:
+        """This replica became the writer (at start, or when the Lease passed to it): read
+        the ModelBindings again (the status, and the label corrections, the previous
+        writer left) and decide every known deployment once more, so that what changed
+        while nobody wrote converges."""
+        if not len(self._book):
+            return  # nothing decided yet: the first events decide as the writer
+        try:
+            await self.load_existing_bindings()
+        except KubeCallError as error:
+            log.warning("%s; deciding from what this replica knows", error)
+        for known in self._book:
+            name, kind = known.facts.name, known.facts.kind
+            async with self._lock(name):
+                current = self._book.get(kind, name)
+                if current is None:
+                    continue
+                found = self._book.found(name)
+                status = found.status if found is not None else None
+                decision = current.decision
+                if decision is not None:
+                    decision = replace(decision, history=recorded_history(status, current.facts))
+                # What the binding holds now is what the previous writer wrote.
+                await self._book.put(
+                    replace(
+                        current,
+                        decision=decision,
+                        written_status=status,
+                        binding_uid=found.uid if found is not None else current.binding_uid,
+                    )
+                )
+                await self._reconcile(current.facts)
+
     async def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """One watch event of a model pod: decide its InferenceService again when what its
         pods run may have changed."""
@@ -361,7 +398,10 @@ class InferenceServiceReconciler:
             # After a restart the last answer is the one the ModelBinding recorded: an
             # outage must keep it, not forget it (and then deny or cancel every run).
             answer=(entry.resolution if entry else None) or (found.answer if found else None),
-            history=entry.history if entry else CorrectionHistory(),
+            # And the corrections it recorded: a restart buys no more of them.
+            history=(
+                entry.history if entry else recorded_history(found.status if found else None, facts)
+            ),
             status=(entry.written_status if entry else None) or (found.status if found else None),
         )
         registry = self._registry_view()
@@ -382,15 +422,19 @@ class InferenceServiceReconciler:
         else:
             step = first
         self._metrics.resolutions.labels(step.resolution.outcome.value).inc()
+        writing = self._gate.may_write()
         entry = replace(
             entry or BindingEntry(facts, binding_uid=found.uid if found else None),
             facts=facts,
             resolution=step.resolution,
-            decision=step.decision,
+            # A follower corrects nothing, so it counts no correction (see `on_take_over`).
+            decision=step.decision if writing else replace(step.decision, history=known.history),
         )
         # The webhook answers from the book: it learns the new answer before the cluster
         # shows it (labels, binding), so no run is admitted with an answer already withdrawn.
         await self._book.put(entry)
+        if not writing:
+            return  # another replica writes (controller/leadership.py)
 
         decision, patch_failed = step.decision, False
         if decision.label_patch:
