@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -147,8 +148,10 @@ class Leadership(WriteGate):
         try:
             match step:
                 case Create():
+                    # Created unheld, then taken like any released Lease: taking is always
+                    # a patch against the version read, whoever created it.
                     await asyncio.to_thread(self._create)
-                    self._won(sent, "created")
+                    return await self.step()
                 case Renew():
                     assert record is not None
                     await asyncio.to_thread(self._replace, record, record.transitions, False)
@@ -162,7 +165,9 @@ class Leadership(WriteGate):
                     self._holder = holder
         except (ApiException, urllib3.exceptions.HTTPError) as error:
             # A 409: someone else wrote the Lease first; look again. The gate closes by time.
-            log.info("Lease %s/%s not written: %s", self.namespace, LEASE_NAME, _why(error))
+            conflict = isinstance(error, ApiException) and error.status == 409
+            log.log(logging.INFO if conflict else logging.WARNING, "Lease %s/%s not written: %s",
+                    self.namespace, LEASE_NAME, _why(error))  # fmt: skip
         return self._after_round()
 
     def _won(self, sent: float, how: str) -> None:
@@ -246,7 +251,7 @@ class Leadership(WriteGate):
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {"name": LEASE_NAME, "namespace": self.namespace},
-            "spec": self._spec(0, True),
+            "spec": self._spec(0, False, released=True),
         }
         self._api.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
 
@@ -273,6 +278,11 @@ def _micro_time(moment: datetime) -> str:
 
 
 def _why(error: ApiException | urllib3.exceptions.HTTPError) -> str:
+    """The apiserver's own words (a refusal reads as one: `cannot patch resource ...`)."""
     if isinstance(error, ApiException):
-        return f"HTTP {error.status} {error.reason or ''}".rstrip()
+        try:
+            message = str(json.loads(error.body or "{}").get("message", ""))
+        except (ValueError, AttributeError):
+            message = ""
+        return f"HTTP {error.status} {message or error.reason or ''}".rstrip()
     return f"the apiserver could not be reached ({type(error).__name__})"
