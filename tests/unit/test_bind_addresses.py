@@ -1,4 +1,4 @@
-"""The metrics and liveness endpoints listen where the settings say (every interface unless
+"""The metrics and health endpoints listen where the settings say (every interface unless
 told otherwise, as before)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from registry_sync.controller.health import health_address
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.settings import OperatorSettings, load_settings
-from registry_sync.handlers.command import liveness_endpoint
 
 
 def settings_with(**given: Any) -> OperatorSettings:
@@ -24,23 +24,18 @@ def test_both_endpoints_listen_on_every_interface_unless_told() -> None:
     settings = settings_with()
 
     assert (settings.metrics_host, settings.health_host) == ("0.0.0.0", "0.0.0.0")
-    assert liveness_endpoint(settings) == "http://0.0.0.0:8081/healthz"
+    assert health_address(settings.health_host, settings.health_port) == ("0.0.0.0", 8081)
 
 
-@pytest.mark.parametrize(
-    ("host", "endpoint"),
-    [
-        ("127.0.0.1", "http://127.0.0.1:9090/healthz"),
-        ("::1", "http://[::1]:9090/healthz"),
-        ("localhost", "http://localhost:9090/healthz"),
-    ],
-)
-def test_the_liveness_endpoint_is_served_on_the_health_host(host: str, endpoint: str) -> None:
-    assert liveness_endpoint(settings_with(health_host=host, health_port=9090)) == endpoint
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_the_health_endpoints_are_served_on_the_health_host(host: str) -> None:
+    settings = settings_with(health_host=host, health_port=9090)
+    assert health_address(settings.health_host, settings.health_port) == (host, 9090)
 
 
-def test_no_liveness_endpoint_on_health_port_zero() -> None:
-    assert liveness_endpoint(settings_with(health_host="127.0.0.1", health_port=0)) is None
+def test_no_health_endpoints_on_health_port_zero() -> None:
+    settings = settings_with(health_host="127.0.0.1", health_port=0)
+    assert health_address(settings.health_host, settings.health_port) is None
 
 
 def test_the_hosts_are_read_from_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:

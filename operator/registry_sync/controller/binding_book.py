@@ -130,6 +130,10 @@ class BindingBook:
         else:
             self._primed.set()
 
+    def primed(self) -> bool:
+        """Whether every InferenceService listed at start-up has been reconciled."""
+        return self._primed.is_set()
+
     async def wait_primed(self, timeout_s: float) -> bool:
         """Wait until every InferenceService listed at start-up has been reconciled; False
         if `timeout_s` passed first."""

@@ -7,13 +7,15 @@ Nothing here decides anything; callers pass in what the domain core decided.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar, cast
 
 import urllib3
 from kubernetes import client, config
@@ -56,6 +58,47 @@ class KubeCallError(RuntimeError):
         else:
             failure = f"the apiserver could not be reached ({type(error).__name__}: {error})"
         super().__init__(f"{action} {target}: {failure}")
+
+
+class NotLeading(KubeCallError):
+    """A write asked of a replica that may not write now (it does not hold the Lease, or
+    its term ran out): nothing was sent."""
+
+    def __init__(self, message: str) -> None:
+        RuntimeError.__init__(self, message)
+        self.status = None
+        self.forbidden = self.conflict = self.gone = False
+
+
+class WriteGate:
+    """What every write asks first (controller/leadership.py). This one, for a process that
+    is alone (the CLI's tools, tests of one component), is always open."""
+
+    def may_write(self) -> bool:
+        return True
+
+    @contextlib.contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """Around one write; raises `NotLeading` when it may not be made."""
+        yield
+
+
+ALWAYS_OPEN: Final = WriteGate()
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _gated(action: str) -> Callable[[_Method], _Method]:
+    """A write of `KubeObjects`: made only through its gate."""
+
+    def wrap(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def gated(self: KubeObjects, *args: Any, **kwargs: Any) -> Any:
+            with self.gate.writing(action):
+                return method(self, *args, **kwargs)
+
+        return cast(_Method, gated)
+
+    return wrap
 
 
 def _api_message(error: ApiException) -> str:
@@ -143,7 +186,14 @@ class ObjectRef:
 class KubeObjects:
     """The handful of API calls the operator makes, each mapped to `KubeCallError` on failure."""
 
-    def __init__(self, api_client: client.ApiClient, component: str = "registry-sync") -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        component: str = "registry-sync",
+        gate: WriteGate = ALWAYS_OPEN,
+    ) -> None:
+        # Several replicas: only the Lease holder writes (controller/leadership.py).
+        self.gate = gate
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
         self._authorization = client.AuthorizationV1Api(api_client)
@@ -164,6 +214,7 @@ class KubeObjects:
             raise KubeCallError("listing InferenceServices in", namespace, error) from None
         return _items(result)
 
+    @_gated("patching labels")
     def patch_labels(
         self,
         resource: Resource,
@@ -207,6 +258,7 @@ class KubeObjects:
             raise KubeCallError("listing ModelBindings in", namespace, error) from None
         return _items(result)
 
+    @_gated("creating a ModelBinding")
     def create_binding(self, body: Mapping[str, Any]) -> dict[str, Any]:
         namespace = body["metadata"]["namespace"]
         try:
@@ -222,6 +274,7 @@ class KubeObjects:
             raise KubeCallError("creating ModelBinding", target, error) from None
         return _object(result)
 
+    @_gated("updating a ModelBinding's status")
     def patch_binding_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
         try:
             result = self._custom.patch_namespaced_custom_object_status(
@@ -237,6 +290,7 @@ class KubeObjects:
             raise KubeCallError("updating status of ModelBinding", str(ref), error) from None
         return _object(result)
 
+    @_gated("deleting a ModelBinding")
     def delete_binding(self, ref: ObjectRef) -> None:
         try:
             self._custom.delete_namespaced_custom_object(
@@ -250,6 +304,7 @@ class KubeObjects:
             if not (isinstance(error, ApiException) and error.status == 404):
                 raise KubeCallError("deleting ModelBinding", str(ref), error) from None
 
+    @_gated("posting an Event")
     def post_event(self, subject: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Record a core/v1 Event about `subject` (apiVersion, kind, name, namespace, uid)."""
         metadata = subject["metadata"]
@@ -287,6 +342,7 @@ class KubeObjects:
                 "posting Event about", f"{metadata['namespace']}/{metadata['name']}", error
             ) from None
 
+    @_gated("creating a PipelineRun")
     def create_pipeline_run(self, body: Mapping[str, Any]) -> bool:
         """Create a PipelineRun; False when one of that name exists already."""
         namespace = body["metadata"]["namespace"]
@@ -421,6 +477,7 @@ class KubeObjects:
         except ValueError:
             return {}
 
+    @_gated("patching a PipelineRun")
     def patch_pipeline_run(self, ref: ObjectRef, patch: Mapping[str, Any]) -> None:
         try:
             self._custom.patch_namespaced_custom_object(

@@ -89,6 +89,12 @@ class OperatorMetrics:
             registry=self.registry,
         )
 
+        self.leader = Gauge(
+            "registry_sync_leader",
+            "1 on the replica that holds the Lease and writes, 0 on the others",
+            registry=self.registry,
+        )
+
     def observe_registry_request(self, event: RequestEvent) -> None:
         result = event.failure or str(event.status)
         self.registry_request_duration.labels(event.method, result).observe(event.elapsed_s)
@@ -118,6 +124,9 @@ class OperatorMetrics:
 
     def watch_snapshot_age(self, age_s: Callable[[], float | None]) -> None:
         self.snapshot_age.set_function(lambda: _or_minus_one(age_s()))
+
+    def watch_leader(self, may_write: Callable[[], bool]) -> None:
+        self.leader.set_function(lambda: 1.0 if may_write() else 0.0)
 
     def serve(self, port: int, host: str) -> None:
         """Serve /metrics on `host`:`port` (the settings' --metrics-host, --metrics-port)."""

@@ -16,9 +16,11 @@ from typing import Any
 
 from registry_sync.controller.binding_book import BindingBook
 from registry_sync.controller.kube_calls import (
+    ALWAYS_OPEN,
     KubeCallError,
     KubeObjects,
     ObjectRef,
+    WriteGate,
     post_event_best_effort,
 )
 from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission, binding_view
@@ -52,7 +54,9 @@ class PipelineRunGuard:
         kube: KubeObjects,
         book: BindingBook,
         startup_wait_s: float = STARTUP_WAIT_SECONDS,
+        gate: WriteGate = ALWAYS_OPEN,
     ) -> None:
+        self._gate = gate
         self._admission = admission
         self._kube = kube
         self._book = book
@@ -60,6 +64,10 @@ class PipelineRunGuard:
 
     async def on_pipeline_run(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         if event_type == "DELETED":
+            return
+        if not self._gate.may_write():
+            # Another replica holds the Lease and decides (controller/leadership.py).
+            log.debug("PipelineRun %s left to the replica that writes", _name(body))
             return
         settled = left_alone_whatever_the_binding(body)
         if settled is not None:

@@ -19,9 +19,11 @@ from typing import Any, Protocol
 
 from registry_sync.controller.binding_book import BindingBook, BindingEntry
 from registry_sync.controller.kube_calls import (
+    ALWAYS_OPEN,
     KubeCallError,
     KubeObjects,
     ObjectRef,
+    WriteGate,
     post_event_best_effort,
 )
 from registry_sync.controller.metrics import OperatorMetrics
@@ -30,10 +32,10 @@ from registry_sync.controller.registry_records import RegistryRecordKeeper
 from registry_sync.controller.served_name_probe import ServedNameProbe
 from registry_sync.domain.binding import (
     BindingDecision,
-    CorrectionHistory,
     EventNote,
     GitOpsPolicy,
     Reason,
+    recorded_history,
 )
 from registry_sync.domain.digest_check import DigestCheck, RegisteredDigests
 from registry_sync.domain.inference_service import (
@@ -149,9 +151,11 @@ class InferenceServiceReconciler:
         digests: DigestSource | None = None,
         served_names: ServedNameProbe | None = None,
         records: RegistryRecordKeeper | None = None,
+        gate: WriteGate = ALWAYS_OPEN,
     ) -> None:
         self._config = config
         self._records = records  # None: --registry-records off
+        self._gate = gate  # several replicas: whether this one writes (controller/leadership.py)
         self._pods = pods or RunningPods()
         self._digests = digests
         self._served_names = served_names
@@ -217,7 +221,13 @@ class InferenceServiceReconciler:
             if event_type == "DELETED":
                 # The ModelBinding goes with its owner (garbage collection).
                 await self._book.forget(facts.kind, facts.name)
-                if self._records is not None and facts.kind is DeploymentKind.INFERENCE_SERVICE:
+                if (
+                    self._records is not None
+                    and facts.kind is DeploymentKind.INFERENCE_SERVICE
+                    and self._gate.may_write()
+                ):
+                    # Missed by a follower, or by a writer that lost its term meanwhile: the
+                    # start-up sweep of the next writer marks it (best effort, as here).
                     await self._records.deployment_gone(facts.uid)
             elif not facts.opted_in:
                 await self._stop_managing(facts)
@@ -273,6 +283,39 @@ class InferenceServiceReconciler:
                     known_checks=current.decision.checks if current.decision else (),
                 ):
                     await self._reconcile(current.facts)
+
+    async def on_take_over(self) -> None:
+        """This replica became the writer (at start, or when the Lease passed to it): read
+        the ModelBindings again (the status, and the label corrections, the previous
+        writer left) and decide every known deployment once more, so that what changed
+        while nobody wrote converges."""
+        if not len(self._book):
+            return  # nothing decided yet: the first events decide as the writer
+        try:
+            await self.load_existing_bindings()
+        except KubeCallError as error:
+            log.warning("%s; deciding from what this replica knows", error)
+        for known in self._book:
+            name, kind = known.facts.name, known.facts.kind
+            async with self._lock(name):
+                current = self._book.get(kind, name)
+                if current is None:
+                    continue
+                found = self._book.found(name)
+                status = found.status if found is not None else None
+                decision = current.decision
+                if decision is not None:
+                    decision = replace(decision, history=recorded_history(status, current.facts))
+                # What the binding holds now is what the previous writer wrote.
+                await self._book.put(
+                    replace(
+                        current,
+                        decision=decision,
+                        written_status=status,
+                        binding_uid=found.uid if found is not None else current.binding_uid,
+                    )
+                )
+                await self._reconcile(current.facts)
 
     async def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """One watch event of a model pod: decide its InferenceService again when what its
@@ -369,6 +412,9 @@ class InferenceServiceReconciler:
         fresh = answer_for(facts, known.answer, registry, now_ms)
         clash = self._name_clash(facts)
         judged = judge_runs(facts, fresh, registry, self._rules, runs, now_ms, clash=clash)
+        if not self._gate.may_write():
+            # A follower writes no record either: it says what the writer will find.
+            return self._records.foresee(facts, judged)
         return await self._records.keep(facts, judged)
 
     def _name_clash(self, facts: InferenceServiceFacts) -> NameClash | None:
@@ -387,7 +433,10 @@ class InferenceServiceReconciler:
             # After a restart the last answer is the one the ModelBinding recorded: an
             # outage must keep it, not forget it (and then deny or cancel every run).
             answer=(entry.resolution if entry else None) or (found.answer if found else None),
-            history=entry.history if entry else CorrectionHistory(),
+            # And the corrections it recorded: a restart buys no more of them.
+            history=(
+                entry.history if entry else recorded_history(found.status if found else None, facts)
+            ),
             status=(entry.written_status if entry else None) or (found.status if found else None),
         )
         registry = self._registry_view()
@@ -411,15 +460,19 @@ class InferenceServiceReconciler:
         else:
             step = first
         self._metrics.resolutions.labels(step.resolution.outcome.value).inc()
+        writing = self._gate.may_write()
         entry = replace(
             entry or BindingEntry(facts, binding_uid=found.uid if found else None),
             facts=facts,
             resolution=step.resolution,
-            decision=step.decision,
+            # A follower corrects nothing, so it counts no correction (see `on_take_over`).
+            decision=step.decision if writing else replace(step.decision, history=known.history),
         )
         # The webhook answers from the book: it learns the new answer before the cluster
         # shows it (labels, binding), so no run is admitted with an answer already withdrawn.
         await self._book.put(entry)
+        if not writing:
+            return  # another replica writes (controller/leadership.py)
 
         decision, patch_failed = step.decision, False
         if decision.label_patch:

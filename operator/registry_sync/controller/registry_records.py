@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from registry_sync.controller.kube_calls import ALWAYS_OPEN, WriteGate
 from registry_sync.domain.answer import Outcome
 from registry_sync.domain.inference_service import InferenceServiceFacts, Mode
 from registry_sync.domain.metadata import DeploymentKind, LabelKeys
@@ -81,7 +82,9 @@ class RegistryRecordKeeper:
         keys: LabelKeys,
         policy: RecordPolicy,
         clock: Callable[[], float] = time.time,
+        gate: WriteGate = ALWAYS_OPEN,
     ) -> None:
+        self._gate = gate  # several replicas: only the Lease holder writes records
         self._client = client
         self._namespace = namespace
         self._keys = keys
@@ -155,6 +158,8 @@ class RegistryRecordKeeper:
         if not plan.writes:
             self._corrections[facts.uid] = plan.corrections
             return standing_of(plan)
+        if not self._gate.may_write():
+            return foreseen(plan)  # the writer's term ended meanwhile: it is the next one's
         try:
             created = await self._apply(plan, facts.uid)
         except RegistryConflict:
@@ -304,6 +309,9 @@ class RegistryRecordKeeper:
 
     async def _undeploy_all(self, records: Iterable[RegistryRecord]) -> None:
         for record in tuple(records):
+            if not self._gate.may_write():
+                log.info("registry records of deleted deployments left to the next writer")
+                return
             try:
                 self._note(await self._undeploy(record.id))
             except RegistryError as error:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from registry_sync.controller.binding_book import BindingBook
 from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, load_api_client
+from registry_sync.controller.leadership import Leadership, default_identity
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission
 from registry_sync.controller.pipeline_run_guard import PipelineRunGuard
@@ -21,9 +22,10 @@ from registry_sync.controller.reconciler import (
 from registry_sync.controller.registered_digests import ArtifactDigests
 from registry_sync.controller.registry_records import RegistryRecordKeeper
 from registry_sync.controller.served_name_probe import ServedNameProbe
-from registry_sync.controller.settings import OperatorSettings, RegistryRecords, WebhookMode
+from registry_sync.controller.settings import OperatorSettings, RegistryRecords
 from registry_sync.domain.binding import GitOpsPolicy
 from registry_sync.domain.digest_check import DigestCheck, DigestReason
+from registry_sync.domain.lease import LeaseTimings
 from registry_sync.domain.metadata import LabelKeys, llm_inference_services
 from registry_sync.domain.params import ParamNames
 from registry_sync.domain.reference_index import RegistryOwners
@@ -52,14 +54,17 @@ class Services:
     reconciler: InferenceServiceReconciler
     admission: PipelineRunAdmission
     guard: PipelineRunGuard
+    leadership: Leadership
     digests: ArtifactDigests | None = None
     served_names: ServedNameProbe | None = None
     refresher: asyncio.Task[None] | None = None
     lookups: asyncio.Task[None] | None = None  # the round of digest lookups under way
     records: RegistryRecordKeeper | None = None  # --registry-records on
     sweep: asyncio.Task[None] | None = None  # records of deployments deleted while down
+    leading: asyncio.Task[None] | None = None  # the Lease loop
 
     async def close(self) -> None:
+        await self.stop_writing()
         for task in (self.refresher, self.lookups, self.sweep):
             if task is not None:
                 task.cancel()
@@ -70,6 +75,15 @@ class Services:
             await self.digests.aclose()
         if self.served_names is not None:
             await self.served_names.aclose()
+
+    async def stop_writing(self) -> None:
+        """Stop the Lease loop and hand the Lease over (writes in flight finish first)."""
+        if self.leading is not None:
+            self.leading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.leading
+            self.leading = None
+        await self.leadership.release()
 
     async def refresh_digests(self) -> None:
         """Look up the digests due after a registry refresh (nothing when the check is off)."""
@@ -101,7 +115,17 @@ async def start_services(
         max_age_s=snapshot_max_age_s(settings),
     )
     book = BindingBook()
-    kube = KubeObjects(await asyncio.to_thread(load_api_client))
+    api_client = await asyncio.to_thread(load_api_client)
+    leadership = Leadership(
+        api_client,
+        namespace,
+        settings.leader_identity or default_identity(),
+        LeaseTimings.for_duration(settings.lease_duration_seconds),
+    )
+    # One look at the Lease before anything is decided: a replica alone (or restarted under
+    # its own name) writes from its first event on.
+    await leadership.step()
+    kube = KubeObjects(api_client, gate=leadership)
     checking = settings.digest_check is not DigestCheck.OFF
     digests = ArtifactDigests.from_settings(settings, kube, namespace) if checking else None
     served_names = (
@@ -121,6 +145,7 @@ async def start_services(
                 max_corrections=settings.gitops_max_corrections,
                 window_ms=int(settings.gitops_window_seconds * 1000),
             ),
+            gate=leadership,
         )
         if settings.registry_records is RegistryRecords.ON
         else None
@@ -150,14 +175,16 @@ async def start_services(
         digests=digests,
         served_names=served_names,
         records=records,
+        gate=leadership,
     )
     metrics.watch_bindings(lambda: [entry.ready_reason for entry in book])
     metrics.watch_checks(lambda: [reason for entry in book for reason in entry.check_reasons])
     metrics.watch_snapshot_age(source.age_s)
+    metrics.watch_leader(leadership.may_write)
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_host)
     admission = PipelineRunAdmission(book, ParamNames.parse(settings.param_names), metrics)
-    guard = PipelineRunGuard(admission, kube, book)
+    guard = PipelineRunGuard(admission, kube, book, gate=leadership)
     services = Services(
         settings,
         namespace,
@@ -168,34 +195,50 @@ async def start_services(
         reconciler,
         admission,
         guard,
+        leadership,
         digests,
         served_names,
         records=records,
     )
+    leadership.when_gained(reconciler.on_take_over)
     try:
         await source.refresh()
     except RegistryError as error:
         log.warning("registry not reachable at start-up; bindings wait for it: %s", error)
     if records is not None:
         await records.refresh()
-        services.sweep = asyncio.create_task(
-            _sweep_records(records, kube, namespace), name="registry-records-sweep"
-        )
+        keeper = records
+
+        async def sweep_as_the_writer() -> None:
+            # Whichever replica becomes the writer (at start or at a take-over) marks the
+            # records of deployments deleted while no writer watched.
+            services.sweep = asyncio.create_task(
+                _sweep_records(keeper, kube, namespace), name="registry-records-sweep"
+            )
+
+        leadership.when_gained(sweep_as_the_writer)
     # The first digest lookups run beside the rest of the start-up; the first decisions wait
     # for them only briefly (a binding says "not looked up yet" meanwhile, quietly), and are
     # made again as soon as they are done.
     first_lookups = asyncio.create_task(_look_up_digests(services), name="digest-lookups")
     services.lookups = first_lookups
     await reconciler.load_existing_bindings()
-    if settings.webhook is WebhookMode.OFF:
-        await reconciler.expect_existing_inference_services()
+    # Every mode: /readyz waits for the InferenceServices present at start (the no-webhook
+    # guard waits for them too).
+    await reconciler.expect_existing_inference_services()
     done, _ = await asyncio.wait({first_lookups}, timeout=STARTUP_DIGEST_WAIT_S)
     if not done:
         log.info("image digests still being looked up after %gs", STARTUP_DIGEST_WAIT_S)
     services.refresher = asyncio.create_task(
         refresh_forever(services, first_lookups), name="registry-refresh"
     )
+    services.leading = asyncio.create_task(_lead_forever(leadership), name="leadership")
     return services
+
+
+async def _lead_forever(leadership: Leadership) -> None:
+    await asyncio.sleep(leadership.timings.renew_s if leadership.may_write() else 0)
+    await leadership.run_forever()
 
 
 async def refresh_forever(services: Services, lookups: asyncio.Task[None] | None = None) -> None:

@@ -192,6 +192,11 @@ class OperatorSettings(RegistrySettings):
     # Where the metrics and liveness endpoints listen (every interface unless told).
     metrics_host: str = Field(default="0.0.0.0", min_length=1)
     health_host: str = Field(default="0.0.0.0", min_length=1)
+    # Several replicas (README "Several replicas"): the Lease's term, this replica's name in
+    # it (default: the pod's name), and how long a replica told to stop keeps serving.
+    lease_duration_seconds: float = Field(default=15.0, ge=3, le=300)
+    leader_identity: str | None = Field(default=None, min_length=1, max_length=253)
+    shutdown_drain_seconds: float = Field(default=10.0, ge=0, le=300)
     gitops_max_corrections: int = Field(default=3, ge=1)
     gitops_window_seconds: float = Field(default=600.0, gt=0)
     # The allow-list of names injected or recorded (docs/install.md, "Security").

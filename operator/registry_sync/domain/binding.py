@@ -39,6 +39,7 @@ from registry_sync.domain.metadata import (
 from registry_sync.domain.model_binding import (
     binding_status,
     previous_conditions,
+    recorded_corrections,
     with_transition_times,
 )
 from registry_sync.domain.safe_names import (
@@ -209,7 +210,7 @@ def decide_binding(
         now_ms,
     )
     status = binding_status(
-        facts, resolution, registry_name, expected, conflict, conditions, unsafe
+        facts, resolution, registry_name, expected, conflict, conditions, unsafe, history.times_ms
     )
     for check in checks:
         status.update(check.status_fields)
@@ -281,6 +282,29 @@ def _current_history(
         mode_annotation=history.mode_annotation,
         stopped=history.stopped and len(recent) >= policy.max_corrections,
         deployment=history.deployment,
+    )
+
+
+def recorded_history(
+    status: Mapping[str, Any] | None, facts: InferenceServiceFacts
+) -> CorrectionHistory:
+    """The correction history a ModelBinding's status records, for an operator that did not
+    make those corrections itself (a restart, a take-over by another replica): the times in
+    `labelCorrections`, stopped when Ready says `GitOpsConflict`. Corrections recorded for
+    another storage URI count for nothing (the deployment changed). Pure; never raises."""
+    fresh = CorrectionHistory(mode_annotation=facts.mode_annotation)
+    if not isinstance(status, Mapping):
+        return fresh
+    times = recorded_corrections(status)
+    uri = getattr(facts.deployed.storage, "uri", None)
+    if not times or status.get("storageUri") != uri:
+        return fresh
+    ready = previous_conditions(status).get("Ready", {})
+    return CorrectionHistory(
+        times_ms=times,
+        mode_annotation=facts.mode_annotation,
+        stopped=ready.get("reason") == Reason.GITOPS_CONFLICT.value,
+        deployment=_deployment(facts),
     )
 
 

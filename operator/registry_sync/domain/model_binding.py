@@ -72,6 +72,7 @@ def binding_status(
     conflict: bool,
     conditions: list[dict[str, Any]],
     unsafe: tuple[UnsafeName, ...],
+    corrections_ms: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     # Refused names are recorded escaped, so that `oc get mb` shows them harmlessly; a
     # restarted operator reading them back refuses them again.
@@ -94,6 +95,8 @@ def binding_status(
             {**version_document(c, _shown), "uri": c.artifact_uri} for c in resolution.candidates
         ],
         "expectedLabels": dict(expected) if conflict else None,
+        # The label corrections in the GitOps window: a restart or a take-over keeps the count.
+        "labelCorrections": [format_instant(t) for t in corrections_ms] or None,
         # An LLMInferenceService's LoRA adapters: listed, not resolved against the registry.
         "loraAdapters": list(facts.lora_adapters) or None,
         "conditions": conditions,
@@ -188,6 +191,15 @@ def recorded_answer(status: object) -> Resolution | None:
         snapshot_taken_at_ms=_milliseconds(status.get("registryDataTime")),
     )
     return answer if answer.has_answer else None
+
+
+def recorded_corrections(status: object) -> tuple[int, ...]:
+    """The label correction times a ModelBinding's status records (`labelCorrections`), in
+    milliseconds since the epoch; what cannot be read is left out. Pure; never raises."""
+    times = status.get("labelCorrections") if isinstance(status, Mapping) else None
+    if not isinstance(times, list):
+        return ()
+    return tuple(ms for text in times if (ms := _milliseconds(text)) is not None)
 
 
 def _milliseconds(text: object) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -78,9 +79,18 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Callable[[F], F
 @_setting_option("webhook_cert_file", "Webhook serving certificate (PEM).")
 @_setting_option("webhook_key_file", "Webhook serving key (PEM).")
 @_setting_option("metrics_port", "Prometheus metrics port, 0 for none [8080].", type=int)
-@_setting_option("health_port", "Liveness endpoint port, 0 for none [8081].", type=int)
+@_setting_option("health_port", "Port of /healthz and /readyz, 0 for none [8081].", type=int)
 @_setting_option("metrics_host", "Address the metrics endpoint listens on [0.0.0.0].")
-@_setting_option("health_host", "Address the liveness endpoint listens on [0.0.0.0].")
+@_setting_option("health_host", "Address /healthz and /readyz listen on [0.0.0.0].")
+@_setting_option(
+    "lease_duration_seconds", "Term of the leader Lease; renewed every third [15].", type=float
+)
+@_setting_option("leader_identity", "This replica's name in the Lease [the pod's name].")
+@_setting_option(
+    "shutdown_drain_seconds",
+    "On SIGTERM: seconds /readyz fails while the webhook still answers [10].",
+    type=float,
+)
 @_setting_option("gitops_max_corrections", "Corrections before GitOpsConflict [3].", type=int)
 @_setting_option("gitops_window_seconds", "Window for counting corrections [600].", type=float)
 @_setting_option(
@@ -123,27 +133,21 @@ def run(verbose: bool, **given: Any) -> None:
     run_operator(settings, namespace)
 
 
-def liveness_endpoint(settings: OperatorSettings) -> str | None:
-    """The URL Kopf serves its liveness endpoint at, None when the health port is 0."""
-    if not settings.health_port:
-        return None
-    host = settings.health_host
-    host = f"[{host}]" if ":" in host else host  # an IPv6 address
-    return f"http://{host}:{settings.health_port}/healthz"
-
-
 def run_operator(settings: OperatorSettings, namespace: str) -> None:
     """Kopf embedded, in this thread, until SIGINT/SIGTERM."""
     watch_pods = settings.digest_check is not DigestCheck.OFF and pods_readable(namespace)
     llmisvc_version = served_llm_inference_service_version()
+    # Set after a SIGTERM's drain (handlers/lifecycle.py), or by Kopf on SIGINT.
+    stop_flag = asyncio.Event()
     kopf.run(
         registry=build_kopf_registry(
             settings, watch_pods=watch_pods, llmisvc_version=llmisvc_version
         ),
         namespaces=[namespace],
         standalone=True,
-        liveness_endpoint=liveness_endpoint(settings),
+        stop_flag=stop_flag,
         memo=kopf.Memo(
+            stop_flag=stop_flag,
             operator_settings=settings,
             namespace=namespace,
             watch_pods=watch_pods,

@@ -182,6 +182,7 @@ class CheckingWebhookServer(kopf.WebhookServer):
         super().__init__(**options)
         self.namespace = namespace
         self._large_body_turn = asyncio.Semaphore(1)
+        self.listening = False  # Kopf yields a client config once its server listens
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
         # Closed with this generator, so that the server stops listening when it does.
@@ -192,6 +193,7 @@ class CheckingWebhookServer(kopf.WebhookServer):
         )
         async with contextlib.aclosing(served) as configs:
             async for client_config in configs:
+                self.listening = True
                 yield client_config
 
     # Kopf's server builds its aiohttp application with the default body limit (1 MiB) and

@@ -128,7 +128,8 @@ def test_the_webhook_service_is_where_the_configuration_sends_requests(
         (("securityContext", "capabilities", "drop"), ["ALL"]),
         (("livenessProbe", "httpGet", "path"), "/healthz"),
         (("livenessProbe", "httpGet", "port"), "health"),
-        (("readinessProbe", "tcpSocket", "port"), "webhook"),
+        (("readinessProbe", "httpGet", "path"), "/readyz"),
+        (("readinessProbe", "httpGet", "port"), "health"),
     ],
 )
 def test_the_operator_container_is_locked_down_and_probed(
@@ -139,6 +140,28 @@ def test_the_operator_container_is_locked_down_and_probed(
         value = value[key]
 
     assert value == expected
+
+
+def test_two_replicas_spread_over_nodes_one_always_up_each_named_in_the_lease(
+    openshift_install: Rendered,
+) -> None:
+    deployment = openshift_install.one("Deployment")
+    budget = openshift_install.one("PodDisruptionBudget")
+    (preferred,) = pod_spec(openshift_install)["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    identity = {e["name"]: e for e in container(openshift_install)["env"]}[
+        "REGISTRY_SYNC_LEADER_IDENTITY"
+    ]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+
+    assert deployment["spec"]["replicas"] == 2
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert preferred["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    spread = preferred["podAffinityTerm"]["labelSelector"]["matchLabels"]
+    assert spread.items() <= pod_labels.items()
+    assert identity["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
 def test_the_pod_runs_as_non_root_with_the_default_seccomp_profile(

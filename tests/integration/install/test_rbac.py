@@ -49,6 +49,11 @@ NECESSARY = [
     # Asked once at start (an access review): without either, digests are not checked.
     ("core/pods", "list", ("operator started", "labels corrected", "binding Ready")),
     ("core/pods", "watch", ("operator started", "labels corrected", "binding Ready")),
+    # Several replicas: without reading, creating or taking the Lease the operator never
+    # writes (it answers the webhook from its book, as every follower does).
+    ("coordination.k8s.io/leases", "create", ("labels corrected",)),
+    ("coordination.k8s.io/leases", "get", ("labels corrected",)),
+    ("coordination.k8s.io/leases", "patch", ("labels corrected",)),
 ]
 BEST_EFFORT = [("core/events", "create")]
 
