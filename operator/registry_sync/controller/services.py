@@ -217,6 +217,8 @@ async def start_services(
             )
 
         leadership.when_gained(sweep_as_the_writer)
+        if leadership.may_write():  # the writer already, from the first look at the Lease
+            await sweep_as_the_writer()
     # The first digest lookups run beside the rest of the start-up; the first decisions wait
     # for them only briefly (a binding says "not looked up yet" meanwhile, quietly), and are
     # made again as soon as they are done.
