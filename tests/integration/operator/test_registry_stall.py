@@ -62,9 +62,7 @@ def resolved(kube: Cluster, namespace: str, seed: SeedIds) -> None:
     wait_for_ready(kube, namespace, "True", "Resolved", timeout=WAIT_S)
 
 
-def unavailable_keeping_the_answer(
-    kube: Cluster, namespace: str, seed: SeedIds
-) -> dict[str, Any]:
+def unavailable_keeping_the_answer(kube: Cluster, namespace: str, seed: SeedIds) -> dict[str, Any]:
     """The binding once it says `RegistryUnavailable`: its kept answer checked, its Ready
     condition returned."""
     binding = wait_for_ready(kube, namespace, "True", "RegistryUnavailable", timeout=WAIT_S)
