@@ -256,7 +256,7 @@ class RegistrySnapshotSource:
         url = self._client.display_url
         if isinstance(error, TimeoutError) and deadline.stalled:
             return RegistryUnavailable(
-                f"the registry answered nothing for {self.stall_timeout_s:g} s "
+                f"the registry at {url} answered nothing for {self.stall_timeout_s:g} s "
                 f"(--registry-stall-seconds) during a refresh, after {deadline.answers} "
                 "answer(s); it accepts connections but does not reply, or replies too slowly",
                 method="GET",

@@ -789,7 +789,9 @@ async def test_a_registry_that_stops_answering_fails_the_refresh_after_the_stall
 
         async with asyncio.timeout(20):
             with pytest.raises(
-                RegistryUnavailable, match=r"answered nothing for 0\.2 s .* after 1 answer"
+                RegistryUnavailable,
+                match=r"registry at http://registry\.test/api/\S+ answered nothing for 0\.2 s "
+                r".* after 1 answer",
             ):
                 await source.refresh()
         assert source.snapshot is good and not source.is_current
