@@ -19,6 +19,7 @@ from registry_sync.controller.kube_calls import (
     ALWAYS_OPEN,
     KubeCallError,
     KubeObjects,
+    NotLeading,
     ObjectRef,
     WriteGate,
     post_event_best_effort,
@@ -61,20 +62,28 @@ class PipelineRunGuard:
         self._kube = kube
         self._book = book
         self._startup_wait_s = startup_wait_s
+        # Runs not settled yet, seen while another replica wrote (their latest body): decided
+        # when this one becomes the writer, as their next event may never come.
+        self._left_to_the_writer: dict[str, Mapping[str, Any]] = {}
 
     async def on_pipeline_run(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        name = _name(body)
         if event_type == "DELETED":
-            return
-        if not self._gate.may_write():
-            # Another replica holds the Lease and decides (controller/leadership.py).
-            log.debug("PipelineRun %s left to the replica that writes", _name(body))
+            self._left_to_the_writer.pop(name, None)
             return
         settled = left_alone_whatever_the_binding(body)
         if settled is not None:
             # Most opted-in runs are finished: answered at once, without holding the event
             # (and its body) while InferenceServices are reconciled at start-up.
-            log.debug("PipelineRun %s left alone: %s", _name(body), settled.why)
+            self._left_to_the_writer.pop(name, None)
+            log.debug("PipelineRun %s left alone: %s", name, settled.why)
             return
+        if not self._gate.may_write():
+            # Another replica holds the Lease and decides (controller/leadership.py).
+            self._left_to_the_writer[name] = body
+            log.debug("PipelineRun %s left to the replica that writes", name)
+            return
+        self._left_to_the_writer.pop(name, None)
         if not await self._admission.wait_until_primed(self._startup_wait_s):
             log.warning(
                 "InferenceServices listed at start-up are still not reconciled after %.0f s; "
@@ -106,9 +115,18 @@ class PipelineRunGuard:
                 case Stamp(patch=patch):
                     await asyncio.to_thread(self._kube.patch_pipeline_run, ref, patch)
                     log.info("PipelineRun %s: params right, model version recorded", ref)
+        except NotLeading:
+            self._left_to_the_writer[name] = body  # the term ended meanwhile: see catch_up
         except KubeCallError as error:
             # The next event of this run (or a restart's listing) tries again.
             log.warning("%s", error)
+
+    async def catch_up(self) -> None:
+        """This replica became the writer: decide the runs it saw, not settled, while it
+        could not write (another replica held the Lease, or its own term had ended during
+        an outage of the apiserver)."""
+        for body in list(self._left_to_the_writer.values()):
+            await self.on_pipeline_run("MODIFIED", body)
 
     async def _replace(self, body: Mapping[str, Any], ref: ObjectRef, action: Replace) -> None:
         created = await asyncio.to_thread(self._kube.create_pipeline_run, action.copy)

@@ -202,6 +202,7 @@ async def start_services(
         records=records,
     )
     leadership.when_gained(reconciler.on_take_over)
+    leadership.when_gained(guard.catch_up)
     try:
         await source.refresh()
     except RegistryError as error:

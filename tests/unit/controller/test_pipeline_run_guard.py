@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry_sync.controller.binding_book import BindingBook, BindingEntry
+from registry_sync.controller.kube_calls import ALWAYS_OPEN, WriteGate
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission
 from registry_sync.controller.pipeline_run_guard import PipelineRunGuard
@@ -45,6 +46,7 @@ from unit.controller.test_pipeline_run_guard_startup import (
     running_run,
     stored,
 )
+from unit.controller.test_replicas import Gate
 from unit.domain.seed import (
     DEPLOYED_URI,
     INFERENCE_SERVICE_NAME,
@@ -117,6 +119,7 @@ class Namespace:
         snapshot: RegistrySnapshot,
         runs: RunCalls,
         owners: RegistryOwners | None = None,
+        gate: WriteGate = ALWAYS_OPEN,
     ) -> None:
         self.clock = Clock(CREATED_MS + 60_000)
         self.book = BindingBook(clock=self.clock)
@@ -138,7 +141,7 @@ class Namespace:
         admission = PipelineRunAdmission(
             self.book, ParamNames(), OperatorMetrics(), binding_wait_s=0.05
         )
-        self.guard = PipelineRunGuard(admission, runs, self.book)  # type: ignore[arg-type]
+        self.guard = PipelineRunGuard(admission, runs, self.book, gate=gate)  # type: ignore[arg-type]
 
     async def deploy(self) -> None:
         await self.reconciler.on_inference_service("ADDED", stored(seed_inference_service()))
@@ -324,3 +327,50 @@ async def test_a_new_ready_period_replaces_the_last() -> None:
     await book.put(again)
     period = book.last_ready(DeploymentKind.INFERENCE_SERVICE, INFERENCE_SERVICE_NAME)
     assert period is not None and period.entry is again and period.ended_at_ms is None
+
+
+# Several replicas: runs seen while another replica wrote ------------------------------------
+
+
+async def test_a_run_seen_while_not_the_writer_is_decided_when_this_replica_becomes_it() -> None:
+    runs = RunCalls()
+    gate = Gate(True)
+    namespace = Namespace(seed_snapshot(), runs, gate=gate)
+    await namespace.deploy()
+    gate.open, guard = False, namespace.guard
+    wrong = running_run("bench", INFERENCE_SERVICE_NAME, "24b-w4a16-1gpu")
+    finished = running_run("done", INFERENCE_SERVICE_NAME, "24b-w4a16-1gpu")
+    finished["status"] = {"completionTime": "2026-01-01T00:10:00Z"}
+
+    await guard.on_pipeline_run("ADDED", wrong)
+    await guard.on_pipeline_run("ADDED", finished)
+    assert runs.patches == []  # another replica writes
+
+    gate.open = True
+    await guard.catch_up()
+
+    assert [(name, patch["spec"]) for name, patch in runs.patches] == [
+        ("bench", {"status": "Cancelled"})
+    ]
+    await guard.catch_up()  # decided once: nothing is left over
+    assert len(runs.patches) == 1
+
+
+async def test_a_run_deleted_or_settled_meanwhile_is_not_caught_up() -> None:
+    runs = RunCalls()
+    gate = Gate(True)
+    namespace = Namespace(seed_snapshot(), runs, gate=gate)
+    await namespace.deploy()
+    gate.open, guard = False, namespace.guard
+    deleted = running_run("deleted", INFERENCE_SERVICE_NAME, "24b-w4a16-1gpu")
+    cancelled = running_run("cancelled", INFERENCE_SERVICE_NAME, "24b-w4a16-1gpu")
+    await guard.on_pipeline_run("ADDED", deleted)
+    await guard.on_pipeline_run("ADDED", cancelled)
+
+    await guard.on_pipeline_run("DELETED", deleted)
+    cancelled["spec"]["status"] = "Cancelled"  # the previous writer's cancel, seen
+    await guard.on_pipeline_run("MODIFIED", cancelled)
+    gate.open = True
+    await guard.catch_up()
+
+    assert runs.patches == []
