@@ -92,6 +92,7 @@ bench: venv control-plane oci-registry $(VENV)/.bench-installed
 	$(PY) bench/admission_latency.py $(ADMISSION_ARGS) && \
 	$(PY) bench/registry_refresh.py $(REFRESH_ARGS) && \
 	$(PY) bench/hostile_registry.py $(HOSTILE_ARGS) && \
+	$(PY) bench/registry_stall.py $(STALL_ARGS) && \
 	$(PY) bench/webhook_abuse.py $(ABUSE_ARGS) && \
 	$(PY) bench/startup_memory.py $(STARTUP_ARGS) && \
 	$(PY) bench/digest_lookups.py $(DIGEST_ARGS) && \

@@ -389,6 +389,19 @@ class Cluster:
         self.api_client.close()
 
 
+def without_tls_verification(kubeconfig: Path, path: Path) -> Path:
+    """Write to `path` a copy of `kubeconfig` whose clusters skip TLS verification
+    (`insecure-skip-tls-verify`, no CA); return `path`."""
+    document = yaml.safe_load(kubeconfig.read_text())
+    for entry in document["clusters"]:
+        entry["cluster"].pop("certificate-authority", None)
+        entry["cluster"].pop("certificate-authority-data", None)
+        entry["cluster"]["insecure-skip-tls-verify"] = True
+    path.write_text(yaml.safe_dump(document))
+    path.chmod(0o600)
+    return path
+
+
 def load_documents(manifest: Manifest) -> list[dict[str, Any]]:
     """The non-empty documents of YAML text, one dict, or an iterable of dicts."""
     if isinstance(manifest, str):

@@ -29,9 +29,10 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
@@ -170,6 +171,7 @@ class SeenRequest:
     query: dict[str, str]
     authorization: str | None
     fault: Fault | None
+    received_at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic)
 
 
 def _ids_as_numbers(value: Any) -> Any:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,21 +88,43 @@ class KubeConfigError(Exception):
 def connect(kubeconfig: str | None) -> client.ApiClient:
     """An ApiClient for a command run by a person or a pipeline step: `kubeconfig` when
     given (it wins, also inside a pod), else the pod's service account, else KUBECONFIG or
-    ~/.kube/config. Raises `KubeConfigError`."""
+    ~/.kube/config. Raises `KubeConfigError`.
+
+    A configuration that skips TLS verification is said once, on stderr, in one line
+    (`INSECURE_APISERVER_NOTICE`), instead of urllib3's warning on every request."""
     try:
         if kubeconfig is None:
-            return load_api_client(None)
-        configuration = client.Configuration()
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
-        )
-        return client.ApiClient(configuration)
+            api_client = load_api_client(None)
+        else:
+            configuration = client.Configuration()
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration
+            )
+            api_client = client.ApiClient(configuration)
     except (config.ConfigException, OSError, ValueError) as error:
         where = kubeconfig or "KUBECONFIG / ~/.kube/config"
         raise KubeConfigError(
             f"cannot load a Kubernetes configuration from {where}: {error}; "
             "give --kubeconfig or log in (oc login / kubectl config use-context)"
         ) from None
+    if not api_client.configuration.verify_ssl:
+        _say_apiserver_unverified(str(api_client.configuration.host))
+    return api_client
+
+
+INSECURE_APISERVER_NOTICE: Final = (
+    "registry-sync: warning: TLS verification of the apiserver {server} is off "
+    "(insecure-skip-tls-verify in the kubeconfig): its certificate is not checked"
+)
+_told_unverified: set[str] = set()
+
+
+def _say_apiserver_unverified(server: str) -> None:
+    # urllib3 would warn on each request, several times per command, with a traceback line.
+    warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+    if server not in _told_unverified:
+        _told_unverified.add(server)
+        print(INSECURE_APISERVER_NOTICE.format(server=server), file=sys.stderr)
 
 
 _POD_NAMESPACE_FILE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

@@ -98,6 +98,7 @@ async def start_services(
     source = RegistrySnapshotSource(
         client,
         refresh_timeout_s=settings.refresh_timeout_seconds,
+        stall_timeout_s=settings.registry_stall_seconds,
         max_age_s=snapshot_max_age_s(settings),
     )
     book = BindingBook()

@@ -179,8 +179,10 @@ class OperatorSettings(RegistrySettings):
     # The audience the token in token_file must be for (docs/install.md, "Security").
     token_audience: str | None = None
     refresh_seconds: float = Field(default=30.0, gt=0, le=86400)
-    # A whole registry refresh; one request gives up after 25 s (a hang is noticed by then).
+    # A whole registry refresh; one request gives up after 25 s.
     refresh_timeout_seconds: float = Field(default=120.0, gt=0, le=86400)
+    # A refresh the registry gives no answer for this long fails (a hang is noticed by then).
+    registry_stall_seconds: float = Field(default=10.0, gt=0, le=86400)
     webhook: WebhookMode = WebhookMode.URL
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=9443, ge=1, le=65535)

@@ -70,6 +70,11 @@ def _setting_option(name: str, help_text: str, **kwargs: Any) -> Callable[[F], F
     "refresh_timeout_seconds", "Seconds one registry refresh may take [120].", type=float
 )
 @_setting_option(
+    "registry_stall_seconds",
+    "Seconds a refresh may wait for the registry's next answer [10].",
+    type=float,
+)
+@_setting_option(
     "param_names", "PipelineRun param names [vllm_model_name,model_name,version_name]."
 )
 @_setting_option("webhook", "url (local) | service (in a cluster) | off [url].")

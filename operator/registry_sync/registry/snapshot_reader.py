@@ -24,14 +24,16 @@ it, the read starts over and reads everything (like a cold start) rather than gu
 after that an artifact still without a version is left out of the snapshot (kept in
 `Known.unattached`) until it changes again.
 
-One read reads at most `max_records` entities. Keeping the result, its deadline and its
-errors is `registry_sync.registry.snapshot_source`'s business.
+One read reads at most `max_records` entities, and tells its caller of every answer it
+gets (`answered`), so that a read still receiving answers is told from a stalled one.
+Keeping the result, its deadlines and its errors is
+`registry_sync.registry.snapshot_source`'s business.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -131,6 +133,10 @@ def _later(mark: int | None, seen: int | None) -> int | None:
     return mark if seen is None else max(mark, seen)
 
 
+def _nobody() -> None:
+    return None
+
+
 class SnapshotReader:
     """Reads one registry, everything or what changed since the last read.
 
@@ -153,14 +159,19 @@ class SnapshotReader:
         self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
         self._page_size = page_size
         self._records_read = 0
+        self._answered: Callable[[], None] = _nobody
 
-    async def read(self, previous: Known | None) -> tuple[Known, Changes]:
+    async def read(
+        self, previous: Known | None, *, answered: Callable[[], None] = _nobody
+    ) -> tuple[Known, Changes]:
         """`previous` brought up to date, or, for None, everything read anew.
 
         Reads everything too when what changed cannot be placed (`Changes.full` says so).
+        Calls `answered()` as each answer (a page, a version's artifacts) arrives.
         Raises whatever stopped it (`RegistrySnapshotSource` makes that a `RegistryError`).
         """
         self._records_read = 0
+        self._answered = answered
         if previous is not None:
             read = await self._read_changes(previous)
             if read is not None:
@@ -168,7 +179,10 @@ class SnapshotReader:
         # A cold start, a due resync, or an artifact whose version was not found.
         return await self._read_everything()
 
-    def _count_read(self, records: int) -> None:
+    def _took_answer(self, records: int) -> None:
+        """One answer with `records` entities arrived: it counts toward `max_records`, and
+        it shows the registry is answering."""
+        self._answered()
         self._records_read += records
         if self._records_read > self.max_records:
             raise RegistryProtocolError(
@@ -227,7 +241,7 @@ class SnapshotReader:
         )
         async with aclosing(listing):
             async for page in listing:
-                self._count_read(len(page.items))
+                self._took_answer(len(page.items))
                 for item in page.items:
                     if previous is not None and item.last_update_ms > previous:
                         # Stopping early is only sound on an ordered listing: check it is one.
@@ -248,7 +262,7 @@ class SnapshotReader:
         async def one(version_id: str) -> tuple[str, list[ArtifactRecord]]:
             async with self._fetch_slots:
                 listed = await self._client.list_version_artifacts(version_id)
-                self._count_read(len(listed))
+                self._took_answer(len(listed))
                 return version_id, listed
 
         try:
@@ -290,7 +304,7 @@ class SnapshotReader:
                 ):
                     continue
                 listed = await self._client.list_version_artifacts(version_id)
-                self._count_read(len(listed))
+                self._took_answer(len(listed))
                 changes.artifacts_by_version[version_id] = listed
                 changes.orphan_lookups += 1
                 lookups += 1

@@ -8,11 +8,15 @@ most once per `immediate_refresh_interval_s`.
 A failed refresh keeps the last good snapshot: its `taken_at_ms` says when the data was
 last known good, and `last_error` says why it is not newer.
 
-Whatever the registry sends, a refresh ends and fails cleanly: it has a deadline
-(`refresh_timeout_s`), reads at most `max_records` entities, and any failure, expected or
-not, is recorded in `last_error` and raised as a `RegistryError`, so that a refresher
-catching those survives everything. Data older than `max_age_s` is not current, even
-without an error (should refreshes stop altogether).
+Whatever the registry sends, a refresh ends and fails cleanly: it fails as unavailable
+when the registry has given it no answer for `stall_timeout_s` (a registry that accepts
+connections and never replies is noticed by then, however large the registry: a read
+that keeps receiving answers is not stalled), it has a deadline for the whole
+(`refresh_timeout_s`, for a registry that answers, but too slowly), it reads at most
+`max_records` entities, and any failure, expected or not, is recorded in `last_error` and
+raised as a `RegistryError`, so that a refresher catching those survives everything. Data
+older than `max_age_s` is not current, even without an error (should refreshes stop
+altogether).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from types import TracebackType
 
 from registry_sync.domain.snapshot import RegistrySnapshot
 from registry_sync.registry.client import RegistryClient
@@ -34,6 +39,12 @@ log = logging.getLogger(__name__)
 DEFAULT_REFRESH_TIMEOUT_S = 120.0
 """Seconds a whole refresh may take. A cold start reads one page per version (measured:
 2,000 versions in 17 s against the stand-in on 2 busy cores); a larger registry needs more."""
+DEFAULT_STALL_TIMEOUT_S = 10.0
+"""Seconds a refresh may wait for the registry's next answer (a page, or a version's
+artifacts): a bound on silence, not on size, so a large registry read answer by answer is
+never cut by it (`bench/registry_stall.py` measures the gaps of a 2,000-version cold start).
+With a refresh every 30 s, a registry that stops answering is reported within this of the
+first refresh that asks it, and within 30 s plus this of the moment it stopped."""
 DEFAULT_MAX_RECORDS = 100_000
 """Entities one refresh may read (some 2 KiB each while it runs): the memory it may take."""
 
@@ -79,6 +90,7 @@ class RegistrySnapshotSource:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         refresh_timeout_s: float | None = DEFAULT_REFRESH_TIMEOUT_S,
+        stall_timeout_s: float | None = DEFAULT_STALL_TIMEOUT_S,
         max_age_s: float | None = None,
         max_records: int = DEFAULT_MAX_RECORDS,
     ) -> None:
@@ -88,13 +100,18 @@ class RegistrySnapshotSource:
             raise ValueError("full_resync_interval_s must be positive, or None for never")
         if orphan_search_limit < 0 or fetch_concurrency < 1:
             raise ValueError("orphan_search_limit must be >= 0 and fetch_concurrency >= 1")
-        if (refresh_timeout_s is not None and refresh_timeout_s <= 0) or (
-            max_age_s is not None and max_age_s <= 0
+        if any(
+            seconds is not None and seconds <= 0
+            for seconds in (refresh_timeout_s, stall_timeout_s, max_age_s)
         ):
-            raise ValueError("refresh_timeout_s and max_age_s must be positive, or None for none")
+            raise ValueError(
+                "refresh_timeout_s, stall_timeout_s and max_age_s must be positive, "
+                "or None for none"
+            )
         if max_records < 1:
             raise ValueError(f"max_records must be at least 1, got {max_records}")
         self.refresh_timeout_s = refresh_timeout_s
+        self.stall_timeout_s = stall_timeout_s
         self.max_age_s = max_age_s
         self._client = client
         self._reader = SnapshotReader(
@@ -200,10 +217,12 @@ class RegistrySnapshotSource:
         started = self._monotonic()
         requests_before = self._client.request_count
         full = self._known is None or self._full_resync_due(started)
-        deadline = asyncio.timeout(self.refresh_timeout_s)
+        deadline = RefreshDeadline(self.refresh_timeout_s, self.stall_timeout_s)
         try:
             async with deadline:
-                known, changes = await self._reader.read(None if full else self._known)
+                known, changes = await self._reader.read(
+                    None if full else self._known, answered=deadline.answered
+                )
         except Exception as error:  # whatever it was, the refresher must live on
             failure = self._as_registry_error(error, deadline)
             self.last_error = failure
@@ -231,11 +250,19 @@ class RegistrySnapshotSource:
         )
         return self._snapshot
 
-    def _as_registry_error(self, error: Exception, deadline: asyncio.Timeout) -> RegistryError:
+    def _as_registry_error(self, error: Exception, deadline: RefreshDeadline) -> RegistryError:
         if isinstance(error, RegistryError):
             return error
         url = self._client.display_url
-        if isinstance(error, TimeoutError) and deadline.expired():
+        if isinstance(error, TimeoutError) and deadline.stalled:
+            return RegistryUnavailable(
+                f"the registry at {url} answered nothing for {self.stall_timeout_s:g} s "
+                f"(--registry-stall-seconds) during a refresh, after {deadline.answers} "
+                "answer(s); it accepts connections but does not reply, or replies too slowly",
+                method="GET",
+                url=url,
+            )
+        if isinstance(error, TimeoutError) and deadline.expired:
             return RegistryUnavailable(
                 f"the registry refresh did not finish within {self.refresh_timeout_s:g} s "
                 "(--refresh-timeout-seconds); the registry answers too slowly, or it is larger "
@@ -258,3 +285,66 @@ class RegistrySnapshotSource:
         if self.full_resync_interval_s is None or self._last_full_sync is None:
             return False
         return now - self._last_full_sync >= self.full_resync_interval_s
+
+
+class RefreshDeadline:
+    """When one refresh must end: `total_s` after it began, or `stall_s` after the registry's
+    last answer to it (or its start), whichever comes first; None: no such bound.
+
+    `async with` it around the refresh, and call `answered()` as each answer arrives: it
+    moves the stall bound on. A refresh it ends raises `TimeoutError`; `stalled` then says
+    whether the registry had stopped answering, `expired` that either bound passed.
+    """
+
+    def __init__(self, total_s: float | None, stall_s: float | None) -> None:
+        self._total_s = total_s
+        self._stall_s = stall_s
+        self._timeout: asyncio.Timeout | None = None
+        self._total_at: float | None = None
+        self._stall_at: float | None = None
+        self._inside = False
+        self.answers = 0
+
+    async def __aenter__(self) -> RefreshDeadline:
+        now = asyncio.get_running_loop().time()
+        self._total_at = None if self._total_s is None else now + self._total_s
+        self._stall_at = None if self._stall_s is None else now + self._stall_s
+        self._timeout = asyncio.timeout_at(self._ends_at())
+        await self._timeout.__aenter__()
+        self._inside = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._timeout is not None
+        self._inside = False
+        await self._timeout.__aexit__(exc_type, exc, traceback)  # raises TimeoutError if ended
+
+    def answered(self) -> None:
+        """An answer arrived: the registry is not stalled."""
+        self.answers += 1
+        if self._stall_s is None or not self._inside or self._timeout is None:
+            return
+        if self._timeout.expired():  # too late: the refresh is being ended
+            return
+        self._stall_at = asyncio.get_running_loop().time() + self._stall_s
+        self._timeout.reschedule(self._ends_at())
+
+    @property
+    def expired(self) -> bool:
+        return self._timeout is not None and self._timeout.expired()
+
+    @property
+    def stalled(self) -> bool:
+        """The refresh was ended because no answer came for `stall_s`."""
+        if not self.expired or self._stall_at is None:
+            return False
+        return self._total_at is None or self._stall_at < self._total_at
+
+    def _ends_at(self) -> float | None:
+        bounds = [when for when in (self._total_at, self._stall_at) if when is not None]
+        return min(bounds, default=None)

@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from integration.audit.audit_process import AuditRun, run_audit, set_run_status
 from integration.audit.conftest import Auditor
+from registry_sync.controller.kube_calls import INSECURE_APISERVER_NOTICE
 from registry_sync.demo.seed import (
     DEPLOYED_URI,
     ISVC_NAME,
@@ -24,7 +25,7 @@ from registry_sync.demo.seed import (
     SMALL_VERSION,
     SeedIds,
 )
-from support.cluster import Cluster
+from support.cluster import Cluster, without_tls_verification
 from support.cluster_objects import (
     INFERENCE_SERVICES,
     PIPELINE_RUNS,
@@ -239,3 +240,27 @@ async def test_a_registry_record_of_another_version_is_reported(
         },
     )
     assert report["mismatches"] == 1
+
+
+async def test_a_kubeconfig_that_skips_tls_verification_is_said_once_in_a_line_of_its_own(
+    kube: Cluster,
+    namespace: str,
+    seed_ids: SeedIds,
+    dev_registry: RunningRegistry,
+    auditor: Auditor,
+    tmp_path: Path,
+) -> None:
+    deploy(kube, namespace, seed_ids.small_model, seed_ids.small_version)
+    start_run(kube, namespace, SMALL_MODEL, SMALL_VERSION)
+    insecure = without_tls_verification(auditor.kubeconfig, tmp_path / "insecure.kubeconfig")
+
+    result = await run_audit(
+        "-n", namespace, "--registry-url", dev_registry.url, "--kubeconfig", str(insecure)
+    )
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "InsecureRequestWarning" not in result.stderr, result.stderr
+    said = [line for line in result.stderr.splitlines() if "TLS" in line]
+    assert said == [INSECURE_APISERVER_NOTICE.format(server=kube.api_client.configuration.host)], (
+        result.stderr
+    )

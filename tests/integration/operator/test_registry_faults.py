@@ -173,8 +173,8 @@ FAULTS: list[Any] = [
     pytest.param(None, ServerError(503), id="5xx"),
     pytest.param(None, TooManyRequests(retry_after_s=1), id="429"),
     pytest.param(None, ConnectionReset(), id="connection-reset"),
-    # The first request outlasts the client's read timeout (a real timeout); later ones
-    # hang for a while and are dropped, so the refresh gives up within seconds, not minutes.
+    # The first request outlasts the refresh's stall bound (10 s: the refresh gives up on
+    # it); later ones hang for a while and are dropped, so later refreshes fail within seconds.
     pytest.param(Hang(seconds=60), Hang(seconds=2), id="hang"),
     pytest.param(None, GarbageBody(), id="garbage-json"),
     pytest.param(None, WrongTypes(), id="wrong-types"),

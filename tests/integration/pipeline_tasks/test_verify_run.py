@@ -4,6 +4,7 @@ also where no webhook corrected the run (created before the operator, or bypasse
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from integration.pipeline_tasks.conftest import (
     lm_eval_results,
     tasks_as,
 )
+from registry_sync.controller.kube_calls import INSECURE_APISERVER_NOTICE
 from registry_sync.demo.seed import (
     ISVC_NAME,
     RUN_NAME,
@@ -23,7 +25,7 @@ from registry_sync.demo.seed import (
     SeedIds,
     seed_pipeline_run,
 )
-from support.cluster import Cluster
+from support.cluster import Cluster, without_tls_verification
 from support.cluster_objects import PIPELINE_RUNS
 from support.devregistry import RunningRegistry
 from support.operator import RunningOperator, start_operator
@@ -104,6 +106,21 @@ async def test_a_run_whose_binding_is_not_there_fails_verify(
 
     assert verdict.exit_code == 1
     assert ISVC_NAME in verdict.stderr
+
+
+async def test_a_kubeconfig_that_skips_tls_verification_is_said_once_in_a_line_of_its_own(
+    kube: Cluster, namespace: str, tasks: PipelineTasks, tmp_path: Path
+) -> None:
+    PIPELINE_RUNS.create(kube.api_client, namespace, seed_pipeline_run(namespace))
+    insecure = without_tls_verification(tasks.kubeconfig, tmp_path / "insecure.kubeconfig")
+
+    verdict = await replace(tasks, kubeconfig=insecure).verify(RUN_NAME)
+
+    assert verdict.exit_code == 1, verdict.stderr  # the command ran: no binding for the run
+    assert "InsecureRequestWarning" not in verdict.stderr, verdict.stderr
+    said = [line for line in verdict.stderr.splitlines() if "TLS" in line]
+    notice = INSECURE_APISERVER_NOTICE.format(server=kube.api_client.configuration.host)
+    assert said == [notice], verdict.stderr
 
 
 async def test_a_run_that_does_not_exist_cannot_be_verified(

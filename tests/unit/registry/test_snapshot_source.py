@@ -748,6 +748,95 @@ async def test_an_immediate_refresh_waiting_on_a_hung_one_is_answered_by_the_dea
     assert isinstance(source.last_error, RegistryUnavailable)
 
 
+class SlowThenSilent:
+    """The in-memory registry answering each request after `delay_s`; from request
+    `silent_from` on (counting from 1), never."""
+
+    def __init__(self, registry: InMemoryRegistry, delay_s: float) -> None:
+        self.registry = registry
+        self.delay_s = delay_s
+        self.silent_from: int | None = None
+        self.received = 0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.received += 1
+        if self.silent_from is not None and self.received >= self.silent_from:
+            await asyncio.Event().wait()
+        await asyncio.sleep(self.delay_s)
+        return self.registry.handle(request)
+
+
+def many_versions(registry: InMemoryRegistry, count: int) -> None:
+    model = registry.add_model("m")
+    for number in range(count):
+        registry.add_artifact(registry.add_version(model, f"v{number}"), f"oci://q/m:{number}")
+
+
+async def test_a_registry_that_stops_answering_fails_the_refresh_after_the_stall_bound(
+    registry: InMemoryRegistry, clock: Clock
+) -> None:
+    seeded(registry)
+    server = SlowThenSilent(registry, delay_s=0)
+    # Neither a request deadline nor a refresh deadline: only the stall bound ends it.
+    client = RegistryClient(
+        "http://registry.test", transport=httpx.MockTransport(server), deadline_s=None
+    )
+    async with client:
+        source = RegistrySnapshotSource(
+            client, clock=clock, refresh_timeout_s=None, stall_timeout_s=0.2
+        )
+        good = await source.refresh()
+        server.silent_from = server.received + 2  # one more answer, then silence
+
+        async with asyncio.timeout(20):
+            with pytest.raises(
+                RegistryUnavailable,
+                match=r"registry at http://registry\.test/api/\S+ answered nothing for 0\.2 s "
+                r".* after 1 answer",
+            ):
+                await source.refresh()
+        assert source.snapshot is good and not source.is_current
+
+        server.silent_from = None
+        await source.refresh()
+
+    assert source.is_current
+
+
+async def test_a_refresh_that_keeps_receiving_answers_outlasts_the_stall_bound(
+    registry: InMemoryRegistry, clock: Clock
+) -> None:
+    many_versions(registry, 20)
+    server = SlowThenSilent(registry, delay_s=0.05)
+    client = RegistryClient(
+        "http://registry.test", transport=httpx.MockTransport(server), page_size=10
+    )
+    async with client:
+        # Five listing pages one after the other, then 20 versions' artifacts 8 at a time:
+        # some 0.4 s in all, each answer 0.05 s after the one before.
+        source = RegistrySnapshotSource(client, clock=clock, stall_timeout_s=0.15)
+        snapshot = await source.refresh()
+
+    assert source.last_refresh is not None and source.last_refresh.duration_s > 0.3
+    assert len(snapshot.artifacts) == 20 and source.is_current
+
+
+async def test_a_registry_answering_too_slowly_is_ended_by_the_whole_refresh_deadline(
+    registry: InMemoryRegistry, clock: Clock
+) -> None:
+    many_versions(registry, 20)
+    server = SlowThenSilent(registry, delay_s=0.05)
+    client = RegistryClient(
+        "http://registry.test", transport=httpx.MockTransport(server), page_size=10
+    )
+    async with client:
+        source = RegistrySnapshotSource(
+            client, clock=clock, stall_timeout_s=0.15, refresh_timeout_s=0.2
+        )
+        with pytest.raises(RegistryUnavailable, match=r"did not finish within 0\.2 s"):
+            await source.refresh()
+
+
 async def test_data_older_than_its_maximum_age_is_not_current(
     registry: InMemoryRegistry, clock: Clock
 ) -> None:
