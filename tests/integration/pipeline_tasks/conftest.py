@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from kubernetes import client
@@ -142,6 +142,30 @@ def tasks_as(
 
     kube.wait_for(rbac_in_effect, description="the model-testing Role in effect")
     return PipelineTasks(kubeconfig, namespace, dev_registry.url)
+
+
+class Ground(NamedTuple):
+    """The seed's InferenceService deployed and Ready under a running operator (webhook
+    mode), the commands run as the pipeline's ServiceAccount, a client of the registry."""
+
+    kube: Cluster
+    namespace: str
+    seed: SeedIds
+    tasks: PipelineTasks
+    registry: RegistryClient
+
+
+@pytest.fixture
+def ground(
+    kube: Cluster,
+    namespace: str,
+    seed: SeedIds,
+    operator: RunningOperator,
+    tasks: PipelineTasks,
+    registry_client: RegistryClient,
+) -> Ground:
+    deploy_seed(kube, namespace, seed)
+    return Ground(kube, namespace, seed, tasks, registry_client)
 
 
 def guidellm_report() -> Path:
