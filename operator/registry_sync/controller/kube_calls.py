@@ -110,6 +110,21 @@ def _api_message(error: ApiException) -> str:
         return str(error.reason or "")
 
 
+# Every request gives up when the apiserver has not answered in time (the official client
+# waits forever by default): a peer gone without a word (a network partition) must not hold
+# a handler, or the Lease loop, for good. The read bound is above the apiserver's own 60 s.
+REQUEST_TIMEOUT_S: tuple[float, float] = (10.0, 75.0)  # connect, read
+
+
+class BoundedApiClient(client.ApiClient):
+    """The official ApiClient with `REQUEST_TIMEOUT_S` for every call that names none."""
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None and len(args) < 6:
+            kwargs["_request_timeout"] = REQUEST_TIMEOUT_S
+        return super().call_api(*args, **kwargs)
+
+
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """In a pod: the service account; elsewhere: the kubeconfig (KUBECONFIG or ~/.kube/config)."""
     configuration = client.Configuration()
@@ -121,7 +136,7 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
         config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, client_configuration=configuration
         )
-    return client.ApiClient(configuration)
+    return BoundedApiClient(configuration)
 
 
 class KubeConfigError(Exception):
@@ -143,7 +158,7 @@ def connect(kubeconfig: str | None) -> client.ApiClient:
             config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, client_configuration=configuration
             )
-            api_client = client.ApiClient(configuration)
+            api_client = BoundedApiClient(configuration)
     except (config.ConfigException, OSError, ValueError) as error:
         where = kubeconfig or "KUBECONFIG / ~/.kube/config"
         raise KubeConfigError(

@@ -84,6 +84,8 @@ class Leadership(WriteGate):
         self._on_gained: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._on_change: list[Callable[[bool], None]] = []
         self._leading_before = False
+        self._term = 0  # terms begun (a term: a period this replica may write without a gap)
+        self._announced_term = 0  # the last term the callbacks were told of
         self._gained_tasks: set[asyncio.Task[None]] = set()
 
     # The gate ----------------------------------------------------------------------------
@@ -171,27 +173,40 @@ class Leadership(WriteGate):
         return self._after_round()
 
     def _won(self, sent: float, how: str) -> None:
-        if not self.may_write():
-            log.info("Lease %s/%s %s: this replica (%s) writes", self.namespace, LEASE_NAME,
-                     how, self.identity)  # fmt: skip
+        closed_before = not self.may_write()
         self._renewed_at = sent
         self._holder = self.identity
+        # A renewal that succeeds after the gate closed begins a new term, even when no round
+        # saw the gate closed (a request that hung through an outage spans the whole gap):
+        # writes were refused meanwhile, so the take-over work runs again.
+        if closed_before and self.may_write():
+            self._term += 1
+            log.info("Lease %s/%s %s: this replica (%s) writes", self.namespace, LEASE_NAME,
+                     how, self.identity)  # fmt: skip
 
     def _after_round(self) -> float:
         leading = self.may_write()
-        if leading != self._leading_before:
-            self._leading_before = leading
-            if not leading:
-                log.warning("this replica (%s) no longer writes (Lease held by %s)",
-                            self.identity, self._holder or "nobody")  # fmt: skip
+        new_term = leading and self._term != self._announced_term
+        if self._leading_before and (not leading or new_term):
+            log.warning("this replica (%s) no longer writes (Lease held by %s)",
+                        self.identity, self._holder or "nobody")  # fmt: skip
             for changed in self._on_change:
-                changed(leading)
-            if leading:
-                for gained in self._on_gained:
-                    task = asyncio.create_task(gained(), name="take-over")
-                    self._gained_tasks.add(task)
-                    task.add_done_callback(self._gained_tasks.discard)
+                changed(False)
+        self._leading_before = leading
+        if new_term:
+            self._announced_term = self._term
+            for changed in self._on_change:
+                changed(True)
+            for gained in self._on_gained:
+                task = asyncio.create_task(gained(), name="take-over")
+                self._gained_tasks.add(task)
+                task.add_done_callback(self._after_take_over)
         return self.timings.renew_s if leading else self.timings.retry_s
+
+    def _after_take_over(self, task: asyncio.Task[None]) -> None:
+        self._gained_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the take-over work failed", exc_info=task.exception())
 
     async def release(self) -> None:
         """Stop writing now, wait for the writes in flight, and hand the Lease over (holder
@@ -217,9 +232,18 @@ class Leadership(WriteGate):
 
     # Calls (in a thread) -----------------------------------------------------------------
 
+    @property
+    def _request_timeout_s(self) -> float:
+        # A Lease request unanswered for a renewal period is given up (the official client
+        # waits forever by default): the next round sends a fresh one, and a follower is
+        # never stuck on one request while the Lease expires.
+        return self.timings.renew_s
+
     def _read(self) -> LeaseRecord | None:
         try:
-            lease: Any = self._api.read_namespaced_lease(LEASE_NAME, self.namespace)
+            lease: Any = self._api.read_namespaced_lease(
+                LEASE_NAME, self.namespace, _request_timeout=self._request_timeout_s
+            )
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -253,7 +277,11 @@ class Leadership(WriteGate):
             "metadata": {"name": LEASE_NAME, "namespace": self.namespace},
             "spec": self._spec(0, False, released=True),
         }
-        self._api.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
+        self._api.create_namespaced_lease(
+            self.namespace,
+            body,  # type: ignore[arg-type]
+            _request_timeout=self._request_timeout_s,
+        )
 
     def _replace(
         self, record: LeaseRecord, transitions: int, acquired: bool, released: bool = False
@@ -269,6 +297,7 @@ class Leadership(WriteGate):
             self.namespace,
             body,
             _content_type="application/merge-patch+json",
+            _request_timeout=self._request_timeout_s,
         )
 
 

@@ -1,16 +1,26 @@
 """`connect`, the commands' way to the apiserver: a kubeconfig that skips TLS verification
-is said once, in one line of the project's own, and urllib3's per-request warning is not."""
+is said once, in one line of the project's own, and urllib3's per-request warning is not.
+Every request gives up when the apiserver stays silent."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import urllib3
 import yaml
 
-from registry_sync.controller.kube_calls import INSECURE_APISERVER_NOTICE, connect
+from registry_sync.controller import kube_calls
+from registry_sync.controller.kube_calls import (
+    INSECURE_APISERVER_NOTICE,
+    KubeCallError,
+    KubeObjects,
+    connect,
+)
 
 
 def kubeconfig(path: Path, server: str, *, skip_verification: bool) -> str:
@@ -54,3 +64,42 @@ def test_a_verified_apiserver_is_not_remarked_on(
     connect(config_file).close()  # type: ignore[no-untyped-call]
 
     assert capsys.readouterr().err == ""
+
+
+@pytest.fixture
+def silent_apiserver() -> Iterator[str]:
+    """A server that accepts connections and never answers (a peer gone without a word)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+def test_a_silent_apiserver_fails_the_call_instead_of_holding_it(
+    tmp_path: Path, silent_apiserver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Shortened for the test; the shipped bound is above the apiserver's own 60 s.
+    monkeypatch.setattr(kube_calls, "REQUEST_TIMEOUT_S", (1.0, 0.3))
+    config_file = kubeconfig(tmp_path / "kubeconfig", silent_apiserver, skip_verification=False)
+    api_client = connect(config_file)
+    api_client.configuration.retries = 0  # type: ignore[attr-defined]
+
+    with pytest.raises(KubeCallError, match=r"could not be reached.*(?i:timed out)"):
+        KubeObjects(api_client).list_bindings("team")
+    api_client.close()  # type: ignore[no-untyped-call]

@@ -25,13 +25,20 @@ class FakeLeases:
         self.lease: dict[str, Any] | None = None
         self.version = 0
         self.reachable = True
+        self.timeouts: list[float | None] = []  # each call's `_request_timeout`
+        self.while_reading: Any = None  # called inside each read (a request that takes time)
 
-    def _check(self) -> None:
+    def _check(self, request_timeout: float | None) -> None:
+        self.timeouts.append(request_timeout)
         if not self.reachable:
             raise ApiException(status=503, reason="Service Unavailable")
 
-    def read_namespaced_lease(self, name: str, namespace: str) -> Any:
-        self._check()
+    def read_namespaced_lease(
+        self, name: str, namespace: str, _request_timeout: float | None = None
+    ) -> Any:
+        self._check(_request_timeout)
+        if self.while_reading is not None:
+            self.while_reading()
         if self.lease is None:
             raise ApiException(status=404, reason="Not Found")
         spec = self.lease["spec"]
@@ -45,14 +52,23 @@ class FakeLeases:
             metadata=SimpleNamespace(resource_version=str(self.version)),
         )
 
-    def create_namespaced_lease(self, namespace: str, body: dict[str, Any]) -> None:
-        self._check()
+    def create_namespaced_lease(
+        self, namespace: str, body: dict[str, Any], _request_timeout: float | None = None
+    ) -> None:
+        self._check(_request_timeout)
         if self.lease is not None:
             raise ApiException(status=409, reason="AlreadyExists")
         self.lease, self.version = copy.deepcopy(body), self.version + 1
 
-    def patch_namespaced_lease(self, name: str, namespace: str, body: Any, **_: Any) -> None:
-        self._check()
+    def patch_namespaced_lease(
+        self,
+        name: str,
+        namespace: str,
+        body: Any,
+        _request_timeout: float | None = None,
+        **_: Any,
+    ) -> None:
+        self._check(_request_timeout)
         assert self.lease is not None
         if body["metadata"]["resourceVersion"] != str(self.version):
             raise ApiException(status=409, reason="Conflict")
@@ -202,3 +218,60 @@ async def test_gaining_leadership_runs_the_take_over_once(world: Any) -> None:
         clock.now += 5.0
     await asyncio.sleep(0)
     assert gained == ["a"]
+
+
+async def test_a_renewal_that_hung_while_the_term_ran_out_begins_a_new_term(
+    world: Any,
+) -> None:
+    # An outage of etcd: the apiserver holds the renewal's read while the term runs out, then
+    # answers. The renewal counts from when it was sent, so the gate opens again; no round
+    # saw it closed, yet writes were refused meanwhile: the take-over work (decide what was
+    # left undecided) must run again.
+    leases, clock = world
+    a = replica("a", leases, clock)
+    gained: list[str] = []
+    changes: list[bool] = []
+
+    async def take_over() -> None:
+        gained.append("a")
+
+    a.when_gained(take_over)
+    a.when_changed(changes.append)
+    await a.step()  # renewed at 0: writes until 13
+    clock.now += 5.0
+
+    def hang_past_the_end_of_the_term() -> None:
+        assert a.may_write()
+        clock.now += 9.0  # 14: the gate closed at 13
+        assert not a.may_write()
+
+    leases.while_reading = hang_past_the_end_of_the_term
+    await a.step()  # sent at 5: writes again until 18
+    await asyncio.sleep(0)
+    assert a.may_write()
+    assert (gained, changes) == (["a", "a"], [True, False, True])
+
+
+async def test_every_lease_call_gives_up_after_a_renewal_period(world: Any) -> None:
+    leases, clock = world
+    a, b = replica("a", leases, clock), replica("b", leases, clock)
+    await a.step()  # a read (404), a create, a read, a take-over
+    await b.step()
+    await a.release()
+    assert len(leases.timeouts) >= 6
+    assert set(leases.timeouts) == {LeaseTimings().renew_s}
+
+
+async def test_a_failing_take_over_is_logged(world: Any, caplog: pytest.LogCaptureFixture) -> None:
+    leases, clock = world
+    a = replica("a", leases, clock)
+
+    async def take_over() -> None:
+        raise RuntimeError("the book could not be read")
+
+    a.when_gained(take_over)
+    await a.step()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert "the book could not be read" in caplog.text
+    assert "take-over work failed" in caplog.text
