@@ -201,7 +201,14 @@ class Leadership(WriteGate):
                 task = asyncio.create_task(gained(), name="take-over")
                 self._gained_tasks.add(task)
                 task.add_done_callback(self._after_take_over)
-        return self.timings.renew_s if leading else self.timings.retry_s
+        if not leading:
+            return self.timings.retry_s
+        # A renewal that took long (sent before an outage, answered after it) leaves less of
+        # the term than a renewal period: renew at half of what is left, before the gate
+        # closes, rather than open a gap (and a new term) at the next regular round.
+        assert self._renewed_at is not None
+        left = self._renewed_at + self.timings.duration_s - self.timings.margin_s
+        return min(self.timings.renew_s, (left - self._monotonic()) / 2)
 
     def _after_take_over(self, task: asyncio.Task[None]) -> None:
         self._gained_tasks.discard(task)

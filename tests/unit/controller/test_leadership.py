@@ -275,3 +275,24 @@ async def test_a_failing_take_over_is_logged(world: Any, caplog: pytest.LogCaptu
     await asyncio.sleep(0)
     assert "the book could not be read" in caplog.text
     assert "take-over work failed" in caplog.text
+
+
+async def test_after_a_slow_renewal_the_next_one_comes_before_the_gate_closes(
+    world: Any,
+) -> None:
+    leases, clock = world
+    a = replica("a", leases, clock)
+    assert await a.step() == LeaseTimings().renew_s  # a quick renewal: the regular period
+
+    def take_ten_seconds() -> None:
+        clock.now += 10.0
+
+    leases.while_reading = take_ten_seconds
+    delay = await a.step()  # sent at 0, answered at 10: the gate closes at 13
+    assert delay == pytest.approx(1.5)
+    leases.while_reading = None
+    clock.now += delay
+    await a.step()
+    assert a.may_write()
+    clock.now += 5.0
+    assert a.may_write()  # renewed at 11.5: no gap
