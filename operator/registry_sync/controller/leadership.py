@@ -181,6 +181,9 @@ class Leadership(WriteGate):
         # writes were refused meanwhile, so the take-over work runs again.
         if closed_before and self.may_write():
             self._term += 1
+            if self._leading_before:
+                log.warning("this replica's (%s) term ran out while a Lease request was in "
+                            "flight: its writes were refused until now", self.identity)  # fmt: skip
             log.info("Lease %s/%s %s: this replica (%s) writes", self.namespace, LEASE_NAME,
                      how, self.identity)  # fmt: skip
 
@@ -188,8 +191,9 @@ class Leadership(WriteGate):
         leading = self.may_write()
         new_term = leading and self._term != self._announced_term
         if self._leading_before and (not leading or new_term):
-            log.warning("this replica (%s) no longer writes (Lease held by %s)",
-                        self.identity, self._holder or "nobody")  # fmt: skip
+            if not leading:
+                log.warning("this replica (%s) no longer writes (Lease held by %s)",
+                            self.identity, self._holder or "nobody")  # fmt: skip
             for changed in self._on_change:
                 changed(False)
         self._leading_before = leading
