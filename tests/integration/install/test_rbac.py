@@ -50,10 +50,11 @@ NECESSARY = [
     ("core/pods", "list", ("operator started", "labels corrected", "binding Ready")),
     ("core/pods", "watch", ("operator started", "labels corrected", "binding Ready")),
     # Several replicas: without reading, creating or taking the Lease the operator never
-    # writes (it answers the webhook from its book, as every follower does).
-    ("coordination.k8s.io/leases", "create", ("labels corrected",)),
-    ("coordination.k8s.io/leases", "get", ("labels corrected",)),
-    ("coordination.k8s.io/leases", "patch", ("labels corrected",)),
+    # writes (it answers the webhook from its book, as every follower does). It looks at the
+    # Lease during start-up: the refusal is logged before or after the start-up line.
+    ("coordination.k8s.io/leases", "create", ("operator started", "labels corrected")),
+    ("coordination.k8s.io/leases", "get", ("operator started", "labels corrected")),
+    ("coordination.k8s.io/leases", "patch", ("operator started", "labels corrected")),
 ]
 BEST_EFFORT = [("core/events", "create")]
 
