@@ -8,6 +8,10 @@ seeded so that every InferenceService's storage URI resolves (one version each):
 1. N opted-in InferenceServices are created with stale modelregistry labels.
 2. *bare*: `bench/bare_operator.py` (same writes per InferenceService, answers from a fixed
    table) runs against the InferenceServices alone.
+   *floor*: `bench/write-floor` (Go, client-go v0.34.4) makes the same three writes per
+   InferenceService and nothing else, from a plan made beforehand, with 32 workers and
+   with one: the physical floor of those writes on this machine (`--no-floor` skips it;
+   it needs Go to build once).
 3. M PipelineRuns are created (default 5 per InferenceService: 10,000 at N = 2,000): a share
    are model-testing runs with the opt-in label `registry-sync.io/inference-service` and
    the right params, most finished, some still running; the rest are other pipelines.
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,10 +49,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import click
+from bare_operator import binding_status, expected_labels
 from common import (
+    BENCH,
     BINDING_PATH,
     ISVC_PATH,
     MERGE,
+    REGISTRY_NAME,
     RESULTS,
     RUN_PATH,
     TARGET_LABEL,
@@ -74,11 +82,13 @@ from common import (
     sample_memory,
     seed_registry_file,
     stale_labels,
+    stop_process_group,
     utc_now,
     wait_for_line,
     write_table,
 )
 
+from registry_sync.domain.metadata import new_model_binding
 from support.cluster import Cluster
 from support.devregistry import start_dev_registry
 
@@ -86,13 +96,23 @@ BARE: Final = "bare"
 WEBHOOK: Final = "registry-sync (webhook)"
 NO_WEBHOOK: Final = "registry-sync (no webhook)"
 DIGESTS_OFF: Final = "registry-sync (webhook, digest check off)"
+FLOOR_WORKERS: Final = (32, 1)
+FLOOR_READY_LINE: Final = "write-floor: "
+FLOOR_BUILD: Final = BENCH / "write-floor" / "build.sh"
+
+
+def floor_name(workers: int) -> str:
+    return f"floor (client-go, {workers} worker{'s' if workers > 1 else ''})"
+
+
 POD_PATH: Final = "/api/v1/namespaces/{ns}/pods"
 RUNNING_DIGEST: Final = "sha256:" + "0" * 64
 CANCELLED_BECAUSE: Final = "registry-sync.io/cancelled-because"
 REPLACEMENT_OF: Final = "registry-sync.io/replacement-of"
-# Targets: cold start ≤ 1.5x bare; RSS ≤ 1.1x bare's with the InferenceServices
-# alone; stretch 120 MiB.
-TIME_RATIO_TARGET: Final = 1.5
+# Targets: cold start ≤ 1.0x bare (stretch: ≤ 2x the floor with 32 workers); RSS ≤ 1.1x
+# bare's with the InferenceServices alone; stretch 120 MiB.
+TIME_RATIO_TARGET: Final = 1.0
+FLOOR_RATIO_STRETCH: Final = 2.0
 RSS_RATIO_TARGET: Final = 1.1
 RSS_STRETCH_MIB: Final = 120.0
 
@@ -299,13 +319,92 @@ async def check_runs(cluster: Cluster, namespace: str) -> tuple[int, int]:
     return cancelled, replaced
 
 
+# -- the floor: the same writes from client-go, nothing else --------------------------------
+
+
+async def floor_plan(
+    cluster: Cluster, namespace: str, table: Mapping[str, Mapping[str, str]]
+) -> list[dict[str, Any]]:
+    """Per opted-in InferenceService as listed now: the labels, the ModelBinding and the
+    status the bare operator would write (its own functions), and the resource version."""
+    async with api_session(cluster) as session:
+        listed = await request(session, "GET", cluster.server + ISVC_PATH.format(ns=namespace))
+    plan = []
+    for body in listed.get("items", []):
+        metadata = body["metadata"]
+        uri = body["spec"]["predictor"]["model"]["storageUri"]
+        answer = table[uri]
+        plan.append(
+            {
+                "name": metadata["name"],
+                "labels": expected_labels(answer, REGISTRY_NAME),
+                "resourceVersion": metadata["resourceVersion"],
+                "binding": new_model_binding(metadata["name"], metadata["uid"], namespace),
+                "status": binding_status(body, uri, answer, REGISTRY_NAME),
+            }
+        )
+    return plan
+
+
+def build_floor() -> Path:
+    """The write-floor binary (built once into the cache; BenchError when it cannot be)."""
+    try:
+        built = subprocess.run(
+            ["bash", str(FLOOR_BUILD)], check=True, capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError) as error:
+        output = getattr(error, "stderr", "") or str(error)
+        raise BenchError(
+            f"building {FLOOR_BUILD}: {output.strip()} (or run with --no-floor)"
+        ) from None
+    return Path(built.stdout.strip().splitlines()[-1]) / "write-floor"
+
+
+class FloorProcess:
+    """`write-floor` with a plan and a number of workers; it exits once it has written."""
+
+    def __init__(
+        self, cluster: Cluster, namespace: str, binary: Path, plan: Path, workers: int, log: Path
+    ) -> None:
+        self.cluster = cluster
+        self.command = [
+            str(binary), "--namespace", namespace, "--plan", str(plan),
+            "--workers", str(workers),
+        ]  # fmt: skip
+        self.log_path = log
+        self.ready_line = FLOOR_READY_LINE
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> int:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.cluster.env(),
+                start_new_session=True,
+            )
+        return self.process.pid
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            stop_process_group(process)
+
+    @property
+    def returncode(self) -> int | None:
+        # Exiting is what it does: only a failed exit ends the wait for its line early.
+        code = None if self.process is None else self.process.poll()
+        return code if code else None
+
+
 # -- one measured operator run ---------------------------------------------------------------
 
 
 async def measure(
     cluster: Cluster,
     namespace: str,
-    process: RegistrySyncProcess | BareProcess,
+    process: RegistrySyncProcess | BareProcess | FloorProcess,
     answers: Sequence[Answer],
     *,
     size: int,
@@ -410,6 +509,7 @@ class Plan:
     settle_s: float
     timeout_s: float
     model_pods: bool = False
+    floor_binary: Path | None = None  # write-floor, when the floor is measured
 
 
 def bench_size(cluster: Cluster, size: int, plan: Plan, workdir: Path) -> list[RunResult]:
@@ -452,6 +552,36 @@ def bench_size(cluster: Cluster, size: int, plan: Plan, workdir: Path) -> list[R
             )
         )
         click.echo(_line(results[-1]))
+        if plan.floor_binary is not None:
+            table_entries = json.loads(table.read_text())
+            for workers in FLOOR_WORKERS:
+                asyncio.run(reset(cluster, namespace, size, plan.concurrency))
+                writes = workdir / f"floor-plan-{size}.json"
+                writes.write_text(
+                    json.dumps(asyncio.run(floor_plan(cluster, namespace, table_entries)))
+                )
+                floor = FloorProcess(
+                    cluster,
+                    namespace,
+                    plan.floor_binary,
+                    writes,
+                    workers,
+                    workdir / f"floor-{workers}-{size}.log",
+                )
+                results.append(
+                    asyncio.run(
+                        measure(
+                            cluster,
+                            namespace,
+                            floor,
+                            answers,
+                            configuration=floor_name(workers),
+                            pipeline_runs=0,
+                            **common,
+                        )
+                    )
+                )
+                click.echo(_line(results[-1]))
 
         started = time.monotonic()
         asyncio.run(reset(cluster, namespace, size, plan.concurrency))
@@ -497,6 +627,11 @@ def bench_size(cluster: Cluster, size: int, plan: Plan, workdir: Path) -> list[R
     return results
 
 
+def _mib(value: float) -> str:
+    """A steady RSS; "-" for the floor, which has exited by then."""
+    return "-" if value != value else f"{value:.0f}"  # NaN is not equal to itself
+
+
 def _line(result: RunResult) -> str:
     return (
         f"N={result.size} {result.configuration:<27} converged {result.converged_s:6.1f} s "
@@ -536,6 +671,18 @@ def verdicts(results: Sequence[RunResult], size: int) -> list[Verdict]:
                 ratio <= TIME_RATIO_TARGET,
             )
         )
+        floor = at.get(floor_name(FLOOR_WORKERS[0]))
+        if floor is not None:
+            to_floor = ours.converged_s / floor.converged_s
+            found.append(
+                Verdict(
+                    f"cold start → all Ready, {configuration}, N={size:,}, stretch",
+                    f"≤ {FLOOR_RATIO_STRETCH:g}x the floor "
+                    f"({FLOOR_RATIO_STRETCH * floor.converged_s:.1f} s)",
+                    f"{to_floor:.2f}x the floor ({floor.converged_s:.1f} s)",
+                    to_floor <= FLOOR_RATIO_STRETCH,
+                )
+            )
         for kind, value, reference in (
             ("peak", ours.peak_rss_mib, bare.peak_rss_mib),
             ("steady", ours.steady_rss_mib, bare.steady_rss_mib),
@@ -575,7 +722,9 @@ def report(
         f"{plan.runs_per_service} PipelineRuns per InferenceService ({plan.opted_in_share:.0%} "
         "model-testing runs with the opt-in label and the right params, "
         f"{plan.running_share:.0%} of those still running, the rest finished; the others "
-        "unrelated pipelines). *bare* runs before the PipelineRuns exist. Before each run the "
+        "unrelated pipelines). *bare* and the *floor* (the same three writes from client-go, "
+        "nothing else, from a plan made beforehand) run before the PipelineRuns exist. "
+        "Before each run the "
         "ModelBindings are deleted and the labels made stale. Time: from the operator's "
         "launch until this client's watches saw every label right and every binding Ready "
         f"with the right version. Memory: VmHWM (peak) and median VmRSS over {plan.settle_s:g} s "
@@ -594,7 +743,7 @@ def report(
         lines.append(
             f"| {r.size:,} | {r.configuration} | {r.pipeline_runs:,} | {r.ready_line_s:.1f} "
             f"| {first} | {r.converged_s:.1f} | {ratio} | {r.cpu_s:.1f} | {r.peak_rss_mib:.0f} "
-            f"| {r.steady_rss_mib:.0f} | {r.events_posted:,} | {load_line(r.load_before)} |"
+            f"| {_mib(r.steady_rss_mib)} | {r.events_posted:,} | {load_line(r.load_before)} |"
         )
     lines += ["", f"## Verdict at N = {largest:,}", ""]
     for v in verdicts(results, largest):
@@ -633,7 +782,9 @@ def plot(results: Sequence[RunResult], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for configuration, style in ((BARE, "o-"), (WEBHOOK, "s-"), (NO_WEBHOOK, "^--")):
+    styles = ((BARE, "o-"), (WEBHOOK, "s-"), (NO_WEBHOOK, "^--"),
+              (floor_name(32), "x:"), (floor_name(1), "+:"))  # fmt: skip
+    for configuration, style in styles:
         points = sorted(
             (r.size, r.converged_s) for r in results if r.configuration == configuration
         )
@@ -666,6 +817,8 @@ def plot(results: Sequence[RunResult], path: Path) -> None:
 @click.option("--model-pods", is_flag=True,
               help="Also one running model pod per InferenceService (the digest check reads "
                    "them), and a run with --digest-check off beside the default.")  # fmt: skip
+@click.option("--floor/--no-floor", default=True, show_default=True,
+              help="Also the floor: the same writes from client-go (Go builds it).")  # fmt: skip
 @click.option("--replot", is_flag=True,
               help="Only redraw scale.png from the scale.json in --output-dir.")  # fmt: skip
 def main(
@@ -678,6 +831,7 @@ def main(
     timeout_s: float,
     output_dir: Path,
     model_pods: bool,
+    floor: bool,
     replot: bool,
 ) -> None:
     """Measure cold-start convergence and memory of registry-sync against a bare operator."""
@@ -697,6 +851,7 @@ def main(
         settle_s,
         timeout_s,
         model_pods,
+        build_floor() if floor else None,
     )
     meta: dict[str, Any] = {
         "command": command_line("scale.py"),
@@ -723,6 +878,7 @@ def main(
                 "verdicts": [asdict(v) for v in verdicts(results, max(counts))],
             },
             indent=1,
+            default=str,  # the floor binary's path
         )
     )
     (output_dir / "scale.md").write_text(report(results, plan, facts, meta))
