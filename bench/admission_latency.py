@@ -9,8 +9,11 @@ CRDs), one namespace per configuration:
 - `bare`: `bench/bare_webhook_operator.py`, a Kopf webhook that only appends one param, with
   the same webhook configuration (selectors, timeout, failure policy): the baseline.
 - `none`: runs without the opt-in label; no webhook is called.
+- `kyverno` (unless `--no-kyverno`): Kyverno's admission controller with one mutate policy
+  that reads the run's ModelBinding through an `apiCall` context and writes the three params
+  (`bench/kyverno_webhook.py`): the generic tool beside the specific one.
 
-At each rate (creates per second over all three groups) it sends a short unrecorded warm-up,
+At each rate (creates per second over all groups) it sends a short unrecorded warm-up,
 then creates open-loop (scheduled by the clock, not by completions) for `--seconds`, round-robin
 over the groups in a shuffled order per round, through aiohttp with the admin client
 certificate. Per request it records the latency until the whole response is read, and checks
@@ -62,6 +65,7 @@ from common import (
     utc_now,
 )
 from kubernetes.client.exceptions import ApiException
+from kyverno_webhook import copy_binding, kyverno_webhook
 from prometheus_client.parser import text_string_to_metric_families
 
 from registry_sync.demo.seed import (
@@ -73,6 +77,7 @@ from registry_sync.demo.seed import (
     seed_pipeline_run,
 )
 from registry_sync.domain.metadata import TARGET_LABEL, VERSION_ANNOTATION
+from registry_sync.domain.params import ParamNames
 from registry_sync.registry.client import RegistryClient
 from support.cluster import Cluster
 from support.cluster_objects import PIPELINE_RUNS
@@ -136,6 +141,13 @@ def appended_by_bare_webhook(stored: Mapping[str, Any]) -> str | None:
     names = [p.get("name") for p in stored.get("spec", {}).get("params", [])]
     if names[-1:] != [APPENDED_PARAM]:
         return f"params {names}, expected {APPENDED_PARAM!r} appended"
+    return None
+
+
+def corrected_by_kyverno(stored: Mapping[str, Any]) -> str | None:
+    params = _params(stored)
+    if params.get("model_name") != SMALL_MODEL:
+        return f"model_name {params.get('model_name')!r}, expected {SMALL_MODEL!r}"
     return None
 
 
@@ -561,9 +573,10 @@ class Comparison:
     rate: float
     name: str
     registry_sync_added: float
-    bare_added: float
+    bare_added: float  # the reference's added latency (the bare webhook's, or Kyverno's)
     difference: float
     interval: tuple[float, float]
+    reference: str = "bare"
 
     @property
     def met(self) -> bool:
@@ -573,22 +586,29 @@ class Comparison:
 
 
 def compare(phases: Sequence[Phase], rng: random.Random) -> list[Comparison]:
+    """registry-sync against the bare webhook, and against Kyverno when it ran."""
     found = []
     for phase in phases:
-        ours, bare, none = (sorted(latencies(phase, k)) for k in ("registry-sync", "bare", "none"))
-        for name, q in (("p50", 0.50), ("p99", 0.99)):
-            added_ours = quantile(ours, q) - quantile(none, q)
-            added_bare = quantile(bare, q) - quantile(none, q)
-            found.append(
-                Comparison(
-                    phase.rate,
-                    name,
-                    added_ours,
-                    added_bare,
-                    added_ours - added_bare,
-                    bootstrap_interval(ours, bare, q, rng),
+        present = {s.group for s in phase.samples}
+        ours, none = (sorted(latencies(phase, k)) for k in ("registry-sync", "none"))
+        for reference in ("bare", "kyverno"):
+            if reference not in present:
+                continue
+            theirs = sorted(latencies(phase, reference))
+            for name, q in (("p50", 0.50), ("p99", 0.99)):
+                added_ours = quantile(ours, q) - quantile(none, q)
+                added_theirs = quantile(theirs, q) - quantile(none, q)
+                found.append(
+                    Comparison(
+                        phase.rate,
+                        name,
+                        added_ours,
+                        added_theirs,
+                        added_ours - added_theirs,
+                        bootstrap_interval(ours, theirs, q, rng),
+                        reference,
+                    )
                 )
-            )
     return found
 
 
@@ -607,10 +627,12 @@ class RunInfo:
 
 
 def report(phases: Sequence[Phase], comparisons: Sequence[Comparison], run: RunInfo) -> str:
-    groups = ("registry-sync", "bare", "none")
+    present = {s.group for phase in phases for s in phase.samples}
+    groups = [g for g in ("registry-sync", "bare", "kyverno", "none") if g in present]
     titles = {
         "registry-sync": "registry-sync webhook",
         "bare": "bare Kopf webhook",
+        "kyverno": "Kyverno (mutate policy, apiCall)",
         "none": "no webhook",
     }
     lines = [
@@ -632,7 +654,7 @@ def report(phases: Sequence[Phase], comparisons: Sequence[Comparison], run: RunI
         "corrects (params patch + annotations). *bare*: `bench/bare_webhook_operator.py`, a Kopf "
         "webhook that appends one param, with the same webhook configuration. *none*: runs "
         "without the opt-in label. Creates are sent open-loop at the rate (all groups together), "
-        "round-robin over the three groups in a shuffled order per round, through aiohttp with "
+        "round-robin over the groups in a shuffled order per round, through aiohttp with "
         f"the admin client certificate; {run.warmup_seconds:g} s of unrecorded warm-up at the "
         f"same rate precede each {run.seconds:g} s phase; every run is deleted between phases. "
         "Latency: from sending the request to having read the whole response. Every stored run was "
@@ -660,7 +682,7 @@ def report(phases: Sequence[Phase], comparisons: Sequence[Comparison], run: RunI
     ]
     for phase in phases:
         none = summarise([x for x in phase.samples if x.group == "none"])
-        for key in ("registry-sync", "bare"):
+        for key in (g for g in groups if g != "none"):
             s = summarise([x for x in phase.samples if x.group == key])
             added = [s.at(n) - none.at(n) for n in ("p50", "p90", "p99", "max")]
             ratios = [
@@ -675,20 +697,21 @@ def report(phases: Sequence[Phase], comparisons: Sequence[Comparison], run: RunI
             )
     lines += [
         "",
-        "## registry-sync against the bare webhook (ms)",
+        "## registry-sync against the bare webhook and Kyverno (ms)",
         "",
-        "Difference of the added latencies = registry-sync - bare at the same percentile (the "
-        "no-webhook group cancels out), with a 95% bootstrap interval "
+        "Difference of the added latencies = registry-sync - the other at the same percentile "
+        "(the no-webhook group cancels out), with a 95% bootstrap interval "
         f"({BOOTSTRAP_ROUNDS} resamples of each group).",
         "",
-        "| creates/s | percentile | registry-sync added | bare added | difference "
+        "| creates/s | against | percentile | registry-sync added | its added | difference "
         "| 95% interval | no worse? |",
-        "|---:|---|---:|---:|---:|---|---|",
+        "|---:|---|---|---:|---:|---:|---|---|",
     ]
     for c in comparisons:
         lines.append(
-            f"| {c.rate:g} | {c.name} | {_signed(c.registry_sync_added)} | {_signed(c.bare_added)} "
-            f"| {_signed(c.difference)} | [{_signed(c.interval[0])}, {_signed(c.interval[1])}] "
+            f"| {c.rate:g} | {titles[c.reference]} | {c.name} | {_signed(c.registry_sync_added)} "
+            f"| {_signed(c.bare_added)} | {_signed(c.difference)} "
+            f"| [{_signed(c.interval[0])}, {_signed(c.interval[1])}] "
             f"| {'yes' if c.met else 'no'} |"
         )
     lines += [
@@ -768,6 +791,14 @@ def verdict(phases: Sequence[Phase], comparisons: Sequence[Comparison]) -> list[
         state = "met" if c.met else "missed"
         if c.met and c.interval[1] > 0:
             state += ", no significant difference"
+        if c.reference != "bare":
+            found.append(
+                f"- Beside Kyverno, {c.name} at {c.rate:g} creates/s: registry-sync "
+                f"{_signed(c.registry_sync_added)} ms, Kyverno {_signed(c.bare_added)} ms "
+                f"(difference {_signed(c.difference)} ms, 95% interval "
+                f"[{_signed(c.interval[0])}, {_signed(c.interval[1])}]); recorded, no target."
+            )
+            continue
         found.append(
             f"- Added create latency no worse than the bare webhook, {c.name} at {c.rate:g} "
             f"creates/s: **{state}** (registry-sync {_signed(c.registry_sync_added)} ms, bare "
@@ -858,6 +889,12 @@ def _parse_rates(text: str) -> list[float]:
     help="Seconds to wait for --quiet-below at most; then it measures anyway.",
 )
 @click.option(
+    "--kyverno/--no-kyverno",
+    default=True,
+    show_default=True,
+    help="Also Kyverno with a mutate policy (Go builds it once: bench/kyverno/build.sh).",
+)
+@click.option(
     "--output",
     default=str(RESULTS / "admission-latency.md"),
     show_default=True,
@@ -871,6 +908,7 @@ def main(
     seed: int,
     quiet_below: float | None,
     quiet_patience: float,
+    kyverno: bool,
     output: Path,
 ) -> None:
     """Measure the create latency the PipelineRun webhook adds, against a bare Kopf webhook."""
@@ -895,19 +933,43 @@ def main(
                   appended_by_bare_webhook),
             Group("none", cluster.create_namespace("bench-no-webhook"), False, left_alone),
         ]  # fmt: skip
+        if kyverno:
+            groups.insert(
+                2,
+                Group("kyverno", cluster.create_namespace("bench-kyverno"), True,
+                      corrected_by_kyverno),
+            )  # fmt: skip
         ids = asyncio.run(_register_seed(registry.url))
-        with (
-            registry_sync_operator(
-                cluster, groups[0].namespace, registry.url, logs / "registry-sync.log"
-            ) as operator,
-            bare_webhook_operator(cluster, groups[1], logs / "bare-webhook.log") as bare,
-        ):
+        with contextlib.ExitStack() as stack:
+            operator = stack.enter_context(
+                registry_sync_operator(
+                    cluster, groups[0].namespace, registry.url, logs / "registry-sync.log"
+                )
+            )
+            bare = stack.enter_context(
+                bare_webhook_operator(cluster, groups[1], logs / "bare-webhook.log")
+            )
             deploy_seed_inference_service(cluster, groups[0].namespace, ids)
             assert operator.process is not None and registry.pid is not None
             pids = dict(control_plane_pids(cluster.control_plane.workdir))
             pids["registry-sync operator"] = operator.process.pid
             pids["bare operator"] = bare.pid
             pids["registry stand-in"] = registry.pid
+            if kyverno:
+                group = groups[2]
+                # The binding registry-sync made Ready, where Kyverno's policy reads it.
+                copy_binding(cluster, groups[0].namespace, group.namespace, ISVC_NAME)
+                kyverno_process = stack.enter_context(
+                    kyverno_webhook(
+                        cluster,
+                        group.namespace,
+                        group.run_body,
+                        group.check,
+                        ParamNames().as_tuple(),
+                        logs / "kyverno.log",
+                    )
+                )
+                pids["kyverno"] = kyverno_process.pid
             if quiet_below is not None:
                 share, waited = wait_for_quiet(quiet_below / 100, quiet_patience)
                 run.quiet = f"{share:.0%} busy over 5 s after waiting {waited:.0f} s " + (
