@@ -14,7 +14,9 @@ release waits for them before it hands the Lease over.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -87,6 +89,10 @@ class Leadership(WriteGate):
         self._term = 0  # terms begun (a term: a period this replica may write without a gap)
         self._announced_term = 0  # the last term the callbacks were told of
         self._gained_tasks: set[asyncio.Task[None]] = set()
+        # The Lease's own thread: at a cold start thousands of writes queue for the event
+        # loop's default executor, and a renewal waiting behind them lets the term run out
+        # (measured: 13 s of refused writes at 2,000 InferenceServices).
+        self._calls = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lease")
 
     # The gate ----------------------------------------------------------------------------
 
@@ -140,7 +146,7 @@ class Leadership(WriteGate):
             return self.timings.retry_s
         sent = self._monotonic()
         try:
-            record = await asyncio.to_thread(self._read)
+            record = await self._call(self._read)
         except (ApiException, urllib3.exceptions.HTTPError) as error:
             log.warning("reading Lease %s/%s: %s", self.namespace, LEASE_NAME, _why(error))
             return self._after_round()
@@ -152,15 +158,15 @@ class Leadership(WriteGate):
                 case Create():
                     # Created unheld, then taken like any released Lease: taking is always
                     # a patch against the version read, whoever created it.
-                    await asyncio.to_thread(self._create)
+                    await self._call(self._create)
                     return await self.step()
                 case Renew():
                     assert record is not None
-                    await asyncio.to_thread(self._replace, record, record.transitions, False)
+                    await self._call(self._replace, record, record.transitions, False)
                     self._won(sent, "renewed")
                 case TakeOver(previous_holder=previous):
                     assert record is not None
-                    await asyncio.to_thread(self._replace, record, record.transitions + 1, True)
+                    await self._call(self._replace, record, record.transitions + 1, True)
                     self._won(sent, f"taken over from {previous or 'nobody (released)'}")
                 case Follow(holder=holder):
                     self._renewed_at = None
@@ -233,15 +239,19 @@ class Leadership(WriteGate):
         while self._in_flight and self._monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         try:
-            record = await asyncio.to_thread(self._read)
+            record = await self._call(self._read)
             if record is not None and record.holder == self.identity:
-                await asyncio.to_thread(self._replace, record, record.transitions, False, True)
+                await self._call(self._replace, record, record.transitions, False, True)
                 log.info("Lease %s/%s released", self.namespace, LEASE_NAME)
         except (ApiException, urllib3.exceptions.HTTPError) as error:
             log.warning("releasing Lease %s/%s: %s; it expires by itself", self.namespace,
                         LEASE_NAME, _why(error))  # fmt: skip
 
-    # Calls (in a thread) -----------------------------------------------------------------
+    # Calls (in the Lease's thread) -------------------------------------------------------
+
+    async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._calls, functools.partial(function, *args))
 
     @property
     def _request_timeout_s(self) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import threading
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -296,3 +297,21 @@ async def test_after_a_slow_renewal_the_next_one_comes_before_the_gate_closes(
     assert a.may_write()
     clock.now += 5.0
     assert a.may_write()  # renewed at 11.5: no gap
+
+
+async def test_the_lease_is_renewed_while_every_default_thread_is_busy(world: Any) -> None:
+    # At a cold start thousands of writes queue for the default executor: a renewal must
+    # not wait behind them (its term would run out and every write be refused).
+    leases, clock = world
+    a = replica("a", leases, clock)
+    await a.step()
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    busy = [loop.run_in_executor(None, release.wait) for _ in range(64)]
+    try:
+        clock.now += 5.0
+        await asyncio.wait_for(a.step(), timeout=5.0)
+        assert a.may_write()
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
