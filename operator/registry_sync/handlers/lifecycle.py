@@ -20,6 +20,7 @@ from registry_sync.controller.services import Services, start_services
 from registry_sync.controller.settings import OperatorSettings, WebhookMode
 from registry_sync.domain.metadata import PIPELINE_RUNS, TARGET_LABEL
 from registry_sync.domain.running_image import INFERENCE_SERVICE_POD_LABEL
+from registry_sync.webhook.review import CheckingWebhookServer
 from registry_sync.webhook.server import configure_webhook
 
 log = logging.getLogger(__name__)
@@ -57,16 +58,22 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         # Installed last: Kopf's own SIGTERM handler (stop at once) is in place by now.
         drain = operator_settings.shutdown_drain_seconds
         asyncio.get_running_loop().add_signal_handler(
-            signal.SIGTERM, _begin_drain, readiness, services, stop_flag, drain
+            signal.SIGTERM, _begin_drain, readiness, services, stop_flag, drain, server
         )
 
 
 def _begin_drain(
-    readiness: Readiness, services: Services, stop_flag: asyncio.Event, drain_s: float
+    readiness: Readiness,
+    services: Services,
+    stop_flag: asyncio.Event,
+    drain_s: float,
+    server: object = None,
 ) -> None:
     if readiness.draining:
         return
     readiness.draining = True
+    if isinstance(server, CheckingWebhookServer):
+        server.closing_connections = True  # the apiserver reconnects, to a ready replica
     log.info("SIGTERM: /readyz fails now; admission reviews are answered %g s more", drain_s)
     task = asyncio.create_task(_drain(services, stop_flag, drain_s), name="sigterm-drain")
     _draining.add(task)

@@ -183,6 +183,10 @@ class CheckingWebhookServer(kopf.WebhookServer):
         self.namespace = namespace
         self._large_body_turn = asyncio.Semaphore(1)
         self.listening = False  # Kopf yields a client config once its server listens
+        # Set on SIGTERM: every answer then closes its connection, so that the apiserver's
+        # next review opens a new one, which the Service sends to a replica still ready
+        # (a kept-alive connection would stay with this one until it exits mid-request).
+        self.closing_connections = False
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
         # Closed with this generator, so that the server stops listening when it does.
@@ -212,7 +216,10 @@ class CheckingWebhookServer(kopf.WebhookServer):
         large = size is None or size > LARGE_BODY_BYTES
         async with self._large_body_turn if large else contextlib.nullcontext():
             try:
-                return await kopf.WebhookServer._serve(fn, limited)
+                response = await kopf.WebhookServer._serve(fn, limited)
+                if self.closing_connections:
+                    response.force_close()
+                return response
             except RecursionError:
                 raise _malformed("the body nests deeper than can be parsed") from None
             except ValueError as error:  # not UTF-8, or an integer of thousands of digits

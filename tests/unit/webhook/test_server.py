@@ -206,3 +206,17 @@ async def test_large_bodies_are_handled_one_at_a_time_and_small_ones_meanwhile()
         release.set()
         assert [status for status, _ in await asyncio.gather(*large)] == [200, 200]
         assert most_inside == 1
+
+
+async def test_a_draining_server_answers_and_closes_each_connection(recorder: Recorder) -> None:
+    server = CheckingWebhookServer(namespace=NAMESPACE, addr="127.0.0.1", insecure=True)
+    async for address in serve(server, recorder):
+        async with aiohttp.ClientSession() as session:
+            async with session.post(address, data=review("u-1")) as kept:
+                assert kept.status == 200
+                assert kept.headers.get("Connection", "").lower() != "close"
+            server.closing_connections = True  # SIGTERM (handlers/lifecycle.py)
+            async with session.post(address, data=review("u-2")) as closing:
+                assert closing.status == 200
+                assert closing.headers.get("Connection", "").lower() == "close"
+    assert recorder.seen == ["u-1", "u-2"]
