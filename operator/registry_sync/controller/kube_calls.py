@@ -6,7 +6,6 @@ Nothing here decides anything; callers pass in what the domain core decided.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -344,10 +343,18 @@ class KubeObjects:
                 raise KubeCallError("deleting ModelBinding", str(ref), error) from None
 
     @_gated("posting an Event")
-    def post_event(self, subject: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-        """Record a core/v1 Event about `subject` (apiVersion, kind, name, namespace, uid)."""
+    def post_event(
+        self,
+        subject: Mapping[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+        at_ms: int | None = None,
+    ) -> None:
+        """Record a core/v1 Event about `subject` (apiVersion, kind, name, namespace, uid),
+        stamped `at_ms` (default: now)."""
         metadata = subject["metadata"]
-        now = format_instant(int(time.time() * 1000))
+        now = format_instant(int(time.time() * 1000) if at_ms is None else at_ms)
         body = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -530,27 +537,6 @@ class KubeObjects:
             )
         except _API_FAILURES as error:
             raise KubeCallError("patching PipelineRun", str(ref), error) from None
-
-
-async def post_event_best_effort(
-    kube: KubeObjects,
-    resource: Resource,
-    metadata: Mapping[str, Any],
-    note: tuple[str, str, str],
-) -> None:
-    """Post an Event (type, reason, message) about the object of `resource` whose
-    `metadata` is given. Events are best-effort: a refusal is logged, never raised."""
-    subject = {
-        "apiVersion": resource.api_version,
-        "kind": resource.kind,
-        "metadata": {key: metadata.get(key) for key in ("name", "namespace", "uid")},
-    }
-    type_, reason, message = note
-    try:
-        await asyncio.to_thread(kube.post_event, subject, type_, reason, message)
-    except KubeCallError as error:
-        name = f"{metadata.get('namespace')}/{metadata.get('name')}"
-        log.warning("could not post Event %s on %s %s: %s", reason, resource.kind, name, error)
 
 
 def _raw_json(response: object) -> object:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry_sync.controller.binding_book import BindingBook
+from registry_sync.controller.event_queue import post_event_best_effort
 from registry_sync.controller.kube_calls import (
     ALWAYS_OPEN,
     KubeCallError,
@@ -22,7 +23,6 @@ from registry_sync.controller.kube_calls import (
     NotLeading,
     ObjectRef,
     WriteGate,
-    post_event_best_effort,
 )
 from registry_sync.controller.pipeline_run_admission import PipelineRunAdmission, binding_view
 from registry_sync.domain.metadata import PIPELINE_RUNS

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from registry_sync.controller.binding_book import BindingBook, BindingEntry
+from registry_sync.controller.event_queue import EventSink, EventsNow
 from registry_sync.controller.kube_calls import (
     ALWAYS_OPEN,
     KubeCallError,
     KubeObjects,
     ObjectRef,
     WriteGate,
-    post_event_best_effort,
 )
 from registry_sync.controller.metrics import OperatorMetrics
 from registry_sync.controller.pod_book import PodBook
@@ -152,8 +152,11 @@ class InferenceServiceReconciler:
         served_names: ServedNameProbe | None = None,
         records: RegistryRecordKeeper | None = None,
         gate: WriteGate = ALWAYS_OPEN,
+        events: EventSink | None = None,
     ) -> None:
         self._config = config
+        # Default: posted inline; the operator queues them (controller/event_queue.py).
+        self._events = events or EventsNow(kube)
         self._records = records  # None: --registry-records off
         self._gate = gate  # several replicas: whether this one writes (controller/leadership.py)
         self._pods = pods or RunningPods()
@@ -601,8 +604,7 @@ class InferenceServiceReconciler:
     async def _post(self, facts: InferenceServiceFacts, note: EventNote) -> None:
         metadata = {"name": facts.name, "namespace": facts.namespace, "uid": facts.uid}
         note_parts = (note.type, note.reason, note.message)
-        resource = self._config.resource_of(facts.kind)
-        await post_event_best_effort(self._kube, resource, metadata, note_parts)
+        await self._events.post(self._config.resource_of(facts.kind), metadata, note_parts)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

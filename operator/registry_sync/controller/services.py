@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from registry_sync.controller.binding_book import BindingBook
+from registry_sync.controller.event_queue import EventQueue
 from registry_sync.controller.kube_calls import KubeCallError, KubeObjects, load_api_client
 from registry_sync.controller.leadership import Leadership, default_identity
 from registry_sync.controller.metrics import OperatorMetrics
@@ -62,10 +63,12 @@ class Services:
     records: RegistryRecordKeeper | None = None  # --registry-records on
     sweep: asyncio.Task[None] | None = None  # records of deployments deleted while down
     leading: asyncio.Task[None] | None = None  # the Lease loop
+    events: EventQueue | None = None
+    posting: asyncio.Task[None] | None = None  # the task posting the queued Events
 
     async def close(self) -> None:
         await self.stop_writing()
-        for task in (self.refresher, self.lookups, self.sweep):
+        for task in (self.refresher, self.lookups, self.sweep, self.posting):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -77,12 +80,15 @@ class Services:
             await self.served_names.aclose()
 
     async def stop_writing(self) -> None:
-        """Stop the Lease loop and hand the Lease over (writes in flight finish first)."""
+        """Stop the Lease loop, post the Events queued (briefly) and hand the Lease over
+        (writes in flight finish first)."""
         if self.leading is not None:
             self.leading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.leading
             self.leading = None
+        if self.events is not None:
+            await self.events.drain()
         await self.leadership.release()
 
     async def refresh_digests(self) -> None:
@@ -127,6 +133,7 @@ async def start_services(
     # its own name) writes from its first event on.
     await leadership.step()
     kube = KubeObjects(api_client, gate=leadership)
+    events = EventQueue(kube)
     checking = settings.digest_check is not DigestCheck.OFF
     digests = ArtifactDigests.from_settings(settings, kube, namespace) if checking else None
     served_names = (
@@ -177,6 +184,7 @@ async def start_services(
         served_names=served_names,
         records=records,
         gate=leadership,
+        events=events,
     )
     metrics.watch_bindings(lambda: [entry.ready_reason for entry in book])
     metrics.watch_checks(lambda: [reason for entry in book for reason in entry.check_reasons])
@@ -200,6 +208,8 @@ async def start_services(
         digests,
         served_names,
         records=records,
+        events=events,
+        posting=asyncio.create_task(events.run_forever(), name="events"),
     )
     leadership.when_gained(reconciler.on_take_over)
     leadership.when_gained(guard.catch_up)

@@ -89,7 +89,9 @@ class RunCalls:
     def find_pipeline_run(self, ref: Any) -> Mapping[str, Any] | None:
         return self._existing
 
-    def post_event(self, subject: Any, type_: str, reason: str, message: str) -> None:
+    def post_event(
+        self, subject: Any, type_: str, reason: str, message: str, at_ms: int | None = None
+    ) -> None:
         self.events.append((subject["metadata"]["name"], type_, reason))
 
 

@@ -76,7 +76,9 @@ class RunWrites:
         self.writes.append(("create", body["metadata"]["name"]))
         return True
 
-    def post_event(self, subject: Any, type_: str, reason: str, message: str) -> None:
+    def post_event(
+        self, subject: Any, type_: str, reason: str, message: str, at_ms: int | None = None
+    ) -> None:
         self.writes.append((f"event {reason}", subject["metadata"]["name"]))
 
 

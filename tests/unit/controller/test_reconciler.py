@@ -61,7 +61,9 @@ class RecordingKube:
         self._note(f"binding status {status['conditions'][-1]['reason']}")
         return {}
 
-    def post_event(self, subject: Any, type_: str, reason: str, message: str) -> None:
+    def post_event(
+        self, subject: Any, type_: str, reason: str, message: str, at_ms: int | None = None
+    ) -> None:
         self._note(f"event {reason}")
 
 

@@ -166,7 +166,9 @@ class Kube:
     def delete_binding(self, ref: Any) -> None:
         pass
 
-    def post_event(self, subject: Any, type_: str, reason: str, message: str) -> None:
+    def post_event(
+        self, subject: Any, type_: str, reason: str, message: str, at_ms: int | None = None
+    ) -> None:
         self.events.append(reason)
 
     def labels(self) -> dict[str, str]:
