@@ -4,7 +4,10 @@ An Event is best-effort news about a decision already written: the labels and th
 ModelBinding's status are the record. Posted inline, the two Events of a first decision
 (`LabelsCorrected`, `Resolved`) were two of its five requests, and the reconcile held its
 object's lock while they went out. Here the reconciler hands them to a queue and goes on;
-one task posts them in the order given, each stamped with the moment it was decided.
+one task posts them in the order given, each stamped with the moment it was decided, and
+gives way to the reconciler's writes: while one is in flight, an Event waits (up to
+`GIVE_WAY_S` after it was queued), so that a burst of decisions (a cold start, a registry
+change that moves many answers) is written first and announced after.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -25,6 +29,9 @@ log = logging.getLogger(__name__)
 QUEUE_CAPACITY: Final = 5000
 """Events waiting at most; past it a reconcile waits for room (nothing is dropped for lack
 of room). A cold start of 2,000 InferenceServices queues about 4,000."""
+
+GIVE_WAY_S: Final = 10.0
+"""The longest an Event waits for the reconciler's writes to pause."""
 
 DRAIN_S: Final = 1.0
 """How long a replica that stops writing keeps posting what is queued: short, because the
@@ -38,12 +45,17 @@ class EventSink(Protocol):
         self, resource: Resource, metadata: Mapping[str, Any], note: tuple[str, str, str]
     ) -> None: ...
 
+    def writes_first(self) -> AbstractContextManager[None]:
+        """Around writes the Events should give way to."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
     subject: dict[str, Any]
     note: tuple[str, str, str]
     at_ms: int
+    queued_at: float  # the event loop's clock
 
 
 def event_subject(resource: Resource, metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,10 +78,15 @@ class EventQueue:
         kube: KubeObjects,
         capacity: int = QUEUE_CAPACITY,
         clock: Callable[[], float] = time.time,
+        give_way_s: float = GIVE_WAY_S,
     ) -> None:
         self._kube = kube
         self._clock = clock
+        self._give_way_s = give_way_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=capacity)
+        self._writes = 0
+        self._no_writes = asyncio.Event()
+        self._no_writes.set()
         self.posted = 0
         self.skipped = 0  # queued while this replica wrote, dequeued after it stopped
 
@@ -77,8 +94,25 @@ class EventQueue:
         self, resource: Resource, metadata: Mapping[str, Any], note: tuple[str, str, str]
     ) -> None:
         """Queue the Event; wait only when `capacity` Events are waiting already."""
-        pending = _Pending(event_subject(resource, metadata), note, int(self._clock() * 1000))
+        pending = _Pending(
+            event_subject(resource, metadata),
+            note,
+            int(self._clock() * 1000),
+            asyncio.get_running_loop().time(),
+        )
         await self._queue.put(pending)
+
+    @contextlib.contextmanager
+    def writes_first(self) -> Iterator[None]:
+        """Around a reconcile's writes: queued Events wait until none is in flight."""
+        self._writes += 1
+        self._no_writes.clear()
+        try:
+            yield
+        finally:
+            self._writes -= 1
+            if not self._writes:
+                self._no_writes.set()
 
     @property
     def waiting(self) -> int:
@@ -88,6 +122,7 @@ class EventQueue:
         while True:
             pending = await self._queue.get()
             try:
+                await self._give_way(pending)
                 await self._post(pending)
             finally:
                 self._queue.task_done()
@@ -103,6 +138,11 @@ class EventQueue:
             left += 1
         if left:
             log.warning("%d Events not posted: this replica stops writing", left)
+
+    async def _give_way(self, pending: _Pending) -> None:
+        waited = asyncio.get_running_loop().time() - pending.queued_at
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_writes.wait(), max(self._give_way_s - waited, 0))
 
     async def _post(self, pending: _Pending) -> None:
         if not self._kube.gate.may_write():
@@ -125,6 +165,9 @@ class EventsNow:
         self, resource: Resource, metadata: Mapping[str, Any], note: tuple[str, str, str]
     ) -> None:
         await post_event_best_effort(self._kube, resource, metadata, note)
+
+    def writes_first(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 async def post_event_best_effort(

@@ -478,14 +478,15 @@ class InferenceServiceReconciler:
             return  # another replica writes (controller/leadership.py)
 
         decision, patch_failed = step.decision, False
-        if decision.label_patch:
-            refused = await self._patch_labels(facts, decision.label_patch)
-            if refused is CHANGED:
-                return  # the object changed under us: its next event brings the news
-            if isinstance(refused, str):
-                step = self._step(facts, known, runs, refused, record=record)
-                decision, patch_failed = step.decision, True
-        binding_uid, written = await self._write_binding(facts, entry, decision, known.status)
+        with self._events.writes_first():
+            if decision.label_patch:
+                refused = await self._patch_labels(facts, decision.label_patch)
+                if refused is CHANGED:
+                    return  # the object changed under us: its next event brings the news
+                if isinstance(refused, str):
+                    step = self._step(facts, known, runs, refused, record=record)
+                    decision, patch_failed = step.decision, True
+            binding_uid, written = await self._write_binding(facts, entry, decision, known.status)
         for note in decision.events:
             await self._post(facts, note)
         await self._book.put(

@@ -159,3 +159,26 @@ def test_an_event_carries_the_moment_it_was_decided() -> None:
     kube.post_event(subject, "Normal", "Resolved", "x", at_ms=1_767_225_600_250)
     assert bodies[0]["firstTimestamp"] == bodies[0]["lastTimestamp"]
     assert bodies[0]["firstTimestamp"].startswith("2026-01-01T00:00:00")
+
+
+async def test_events_give_way_to_writes_in_flight_for_a_bounded_time() -> None:
+    kube = Kube()
+    queue = EventQueue(kube, give_way_s=0.5)  # type: ignore[arg-type]
+    worker = asyncio.create_task(queue.run_forever())
+    try:
+        with queue.writes_first():
+            await queue.post(INFERENCE_SERVICES, metadata("a"), ("Normal", "Resolved", "x"))
+            await asyncio.sleep(0.2)
+            assert kube.posted == []  # a write is in flight: the Event waits
+        await settle(queue)
+        assert [name for name, _, _ in kube.posted] == ["a"]  # posted once writes paused
+
+        with queue.writes_first():  # writes that never pause
+            await queue.post(INFERENCE_SERVICES, metadata("b"), ("Normal", "Resolved", "x"))
+            for _ in range(100):
+                if len(kube.posted) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert [name for name, _, _ in kube.posted] == ["a", "b"]  # after give_way_s
+    finally:
+        worker.cancel()
