@@ -131,6 +131,8 @@ class RunResult:
     load_before: list[float]
     load_after: list[float]
     events_posted: int = 0  # Events the operator posted during the run
+    events_at_converged: int = 0  # of them, posted by the moment everything converged
+    start_up_cpu_s: float = 0.0  # operator CPU seconds at the end of start-up
     notes: list[str] = field(default_factory=list)
 
 
@@ -454,6 +456,7 @@ async def measure(
                 ),
                 timeout_s,
             )
+            start_up_cpu = cpu_seconds(pid)
             remaining = timeout_s - (time.monotonic() - launched)
             try:
                 await asyncio.wait_for(tracker.done.wait(), max(remaining, 1))
@@ -466,6 +469,8 @@ async def measure(
             assert tracker.done_at is not None
             converged_s = tracker.done_at - launched
             cpu = cpu_seconds(pid)
+            # Counted after the moment, so it takes nothing from the time measured.
+            events_at_converged = await count_events(cluster, namespace) - events_before
             settle_from = time.monotonic()
             await asyncio.sleep(settle_s)
             if not tracker.done.is_set():
@@ -494,6 +499,8 @@ async def measure(
         load_before=load_before,
         load_after=load_average(),
         events_posted=events_posted,
+        events_at_converged=events_at_converged,
+        start_up_cpu_s=start_up_cpu,
     )
 
 
@@ -635,8 +642,10 @@ def _mib(value: float) -> str:
 def _line(result: RunResult) -> str:
     return (
         f"N={result.size} {result.configuration:<27} converged {result.converged_s:6.1f} s "
-        f"(start-up {result.ready_line_s:5.1f} s), CPU {result.cpu_s:5.1f} s, "
-        f"peak {result.peak_rss_mib:5.0f} MiB, steady {result.steady_rss_mib:5.0f} MiB"
+        f"(start-up {result.ready_line_s:5.1f} s), CPU {result.cpu_s:5.1f} s "
+        f"({result.start_up_cpu_s:.1f} s in start-up), "
+        f"peak {result.peak_rss_mib:5.0f} MiB, steady {result.steady_rss_mib:5.0f} MiB, "
+        f"Events {result.events_posted} ({result.events_at_converged} by convergence)"
         + ("; " + "; ".join(result.notes) if result.notes else "")
     )
 
@@ -731,8 +740,8 @@ def report(
         "after convergence (steady), from /proc.",
         "",
         "| N | configuration | PipelineRuns | start-up (s) | first Ready (s) | all Ready (s) "
-        "| x bare | operator CPU (s) | peak RSS (MiB) | steady RSS (MiB) | Events posted "
-        "| load before |",
+        "| x bare | operator CPU (s): all / start-up | peak RSS (MiB) | steady RSS (MiB) "
+        "| Events posted (by all Ready) | load before |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     bare_by_size = {r.size: r for r in results if r.configuration == BARE}
@@ -742,8 +751,10 @@ def report(
         first = f"{r.first_ready_s:.1f}" if r.first_ready_s is not None else "-"
         lines.append(
             f"| {r.size:,} | {r.configuration} | {r.pipeline_runs:,} | {r.ready_line_s:.1f} "
-            f"| {first} | {r.converged_s:.1f} | {ratio} | {r.cpu_s:.1f} | {r.peak_rss_mib:.0f} "
-            f"| {_mib(r.steady_rss_mib)} | {r.events_posted:,} | {load_line(r.load_before)} |"
+            f"| {first} | {r.converged_s:.1f} | {ratio} | {r.cpu_s:.1f} / {r.start_up_cpu_s:.1f} "
+            f"| {r.peak_rss_mib:.0f} "
+            f"| {_mib(r.steady_rss_mib)} | {r.events_posted:,} ({r.events_at_converged:,}) "
+            f"| {load_line(r.load_before)} |"
         )
     lines += ["", f"## Verdict at N = {largest:,}", ""]
     for v in verdicts(results, largest):
