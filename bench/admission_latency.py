@@ -6,8 +6,10 @@ CRDs), one namespace per configuration:
 - `registry-sync`: the operator as a process (`registry-sync run`, default INFO logging), the
   seed registered in a Model Registry stand-in and the seed InferenceService's binding Ready;
   opted-in runs go through its webhook, which corrects their params.
-- `bare`: `bench/bare_webhook_operator.py`, a Kopf webhook that only appends one param, with
-  the same webhook configuration (selectors, timeout, failure policy): the baseline.
+- `bare`: `bench/bare_webhook_operator.py`, a Kopf webhook that sets the same params and
+  annotations registry-sync set on a dry-run create of the same run (read before the
+  phases) and does nothing else, with the same webhook configuration (selectors, timeout,
+  failure policy): the baseline.
 - `none`: runs without the opt-in label; no webhook is called.
 - `kyverno` (unless `--no-kyverno`): Kyverno's admission controller with one mutate policy
   that reads the run's ModelBinding through an `apiCall` context and writes the three params
@@ -17,7 +19,7 @@ At each rate (creates per second over all groups) it sends a short unrecorded wa
 then creates open-loop (scheduled by the clock, not by completions) for `--seconds`, round-robin
 over the groups in a shuffled order per round, through aiohttp with the admin client
 certificate. Per request it records the latency until the whole response is read, and checks
-the stored run (corrected, appended, untouched). Between phases every run is deleted.
+the stored run (corrected, written, untouched). Between phases every run is deleted.
 
 The operator-side time is the operator's own `registry_sync_admission_duration_seconds`
 histogram, scraped before and after each phase: percentiles are estimated from buckets (as
@@ -42,13 +44,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
 import click
-from bare_webhook_operator import APPENDED_PARAM, READY_LINE, configuration_name
+from bare_webhook_operator import READY_LINE, configuration_name
 from common import (
     BENCH,
     RESULTS,
@@ -137,11 +139,33 @@ def corrected_by_registry_sync(stored: Mapping[str, Any]) -> str | None:
     return None
 
 
-def appended_by_bare_webhook(stored: Mapping[str, Any]) -> str | None:
-    names = [p.get("name") for p in stored.get("spec", {}).get("params", [])]
-    if names[-1:] != [APPENDED_PARAM]:
-        return f"params {names}, expected {APPENDED_PARAM!r} appended"
-    return None
+def registry_sync_writes(sent: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What registry-sync's webhook set on `sent`: the params whose value it changed or
+    added, and the annotations it added (the bare webhook's answer)."""
+    before, after = _params(sent), _params(stored)
+    sent_annotations = sent.get("metadata", {}).get("annotations", {})
+    return {
+        "params": {name: value for name, value in after.items() if before.get(name) != value},
+        "annotations": {
+            key: value
+            for key, value in stored.get("metadata", {}).get("annotations", {}).items()
+            if sent_annotations.get(key) != value
+        },
+    }
+
+
+def written_by_bare_webhook(writes: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], str | None]:
+    """The check of the bare group: the stored run carries `writes`."""
+
+    def check(stored: Mapping[str, Any]) -> str | None:
+        written = registry_sync_writes({}, stored)
+        if any(written["params"].get(k) != v for k, v in writes["params"].items()) or any(
+            written["annotations"].get(k) != v for k, v in writes["annotations"].items()
+        ):
+            return f"stored {written}, expected {dict(writes)} written"
+        return None
+
+    return check
 
 
 def corrected_by_kyverno(stored: Mapping[str, Any]) -> str | None:
@@ -153,7 +177,7 @@ def corrected_by_kyverno(stored: Mapping[str, Any]) -> str | None:
 
 def left_alone(stored: Mapping[str, Any]) -> str | None:
     params = _params(stored)
-    if APPENDED_PARAM in params or params.get("model_name") != MISTRAL_MODEL:
+    if params.get("model_name") != MISTRAL_MODEL:
         return f"params {params} were changed, but no webhook should have been called"
     return None
 
@@ -182,9 +206,10 @@ def registry_sync_operator(
 
 @contextlib.contextmanager
 def bare_webhook_operator(
-    cluster: Cluster, group: Group, log_path: Path, timeout: float = 60.0
+    cluster: Cluster, group: Group, writes: Path, log_path: Path, timeout: float = 60.0
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The bare webhook operator for the group's namespace, answering; stopped on exit."""
+    """The bare webhook operator for the group's namespace, writing what the `writes` file
+    names, answering; stopped on exit."""
     command = [
         sys.executable,
         str(BENCH / "bare_webhook_operator.py"),
@@ -192,6 +217,8 @@ def bare_webhook_operator(
         group.namespace,
         "--port",
         str(free_port()),
+        "--writes",
+        str(writes),
     ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -215,7 +242,7 @@ def _wait_for_bare_webhook(
     log_path: Path,
     timeout: float,
 ) -> None:
-    """Until a dry-run create of an opted-in run comes back with the param appended."""
+    """Until a dry-run create of an opted-in run comes back with the writes made."""
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -624,6 +651,13 @@ class RunInfo:
     load_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
     wall_seconds: float = 0.0
     quiet: str = "not waited for"
+    bare_writes: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _writes_line(writes: Mapping[str, Any]) -> str:
+    params = ", ".join(f"`{name}`" for name in writes.get("params", {}))
+    annotations = ", ".join(f"`{key}`" for key in writes.get("annotations", {}))
+    return f"params {params or 'none'}; annotations {annotations or 'none'}"
 
 
 def report(phases: Sequence[Phase], comparisons: Sequence[Comparison], run: RunInfo) -> str:
@@ -652,13 +686,15 @@ def report(phases: Sequence[Phase], comparisons: Sequence[Comparison], run: RunI
         "(INFO logging, default refresh), the seed registered in the stand-in registry, the "
         "seed InferenceService's binding Ready; each run is the seed's run, which the webhook "
         "corrects (params patch + annotations). *bare*: `bench/bare_webhook_operator.py`, a Kopf "
-        "webhook that appends one param, with the same webhook configuration. *none*: runs "
+        "webhook that sets the params and annotations registry-sync set on a dry-run create of "
+        f"the same run ({_writes_line(run.bare_writes)}) and nothing else, with the same "
+        "webhook configuration. *none*: runs "
         "without the opt-in label. Creates are sent open-loop at the rate (all groups together), "
         "round-robin over the groups in a shuffled order per round, through aiohttp with "
         f"the admin client certificate; {run.warmup_seconds:g} s of unrecorded warm-up at the "
         f"same rate precede each {run.seconds:g} s phase; every run is deleted between phases. "
         "Latency: from sending the request to having read the whole response. Every stored run was "
-        "checked (corrected / appended / untouched); a create that failed the check is counted "
+        "checked (corrected / written / untouched); a create that failed the check is counted "
         "under *failed* and left out of the percentiles.",
         "",
         "## Create latency seen by the client (ms)",
@@ -929,8 +965,8 @@ def main(
         groups = [
             Group("registry-sync", cluster.create_namespace("bench-registry-sync"), True,
                   corrected_by_registry_sync),
-            Group("bare", cluster.create_namespace("bench-bare-webhook"), True,
-                  appended_by_bare_webhook),
+            # Its check, once registry-sync's writes are known (below).
+            Group("bare", cluster.create_namespace("bench-bare-webhook"), True, left_alone),
             Group("none", cluster.create_namespace("bench-no-webhook"), False, left_alone),
         ]  # fmt: skip
         if kyverno:
@@ -946,10 +982,20 @@ def main(
                     cluster, groups[0].namespace, registry.url, logs / "registry-sync.log"
                 )
             )
-            bare = stack.enter_context(
-                bare_webhook_operator(cluster, groups[1], logs / "bare-webhook.log")
-            )
             deploy_seed_inference_service(cluster, groups[0].namespace, ids)
+            sent = groups[0].run_body()
+            stored = PIPELINE_RUNS.create(
+                cluster.api_client, groups[0].namespace, sent, dry_run=True
+            )
+            writes = registry_sync_writes(sent, stored)
+            run.bare_writes = writes
+            (logs / "bare-writes.json").write_text(json.dumps(writes))
+            groups[1] = replace(groups[1], check=written_by_bare_webhook(writes))
+            bare = stack.enter_context(
+                bare_webhook_operator(
+                    cluster, groups[1], logs / "bare-writes.json", logs / "bare-webhook.log"
+                )
+            )
             assert operator.process is not None and registry.pid is not None
             pids = dict(control_plane_pids(cluster.control_plane.workdir))
             pids["registry-sync operator"] = operator.process.pid

@@ -1,8 +1,10 @@
-"""The baseline of the admission latency benchmark: a bare Kopf webhook that appends one param.
+"""The baseline of the admission latency benchmark: a bare Kopf webhook making the same writes.
 
 It answers PipelineRun CREATE admission reviews for opted-in runs of one namespace by
-appending one param, and does nothing else: no watches, no registry, no metrics. What it
-costs a creating client is what any Kopf admission webhook costs on this machine, so the
+setting the params and annotations a file names (`--writes`: the ones registry-sync set on
+the same run, which the benchmark reads from a dry-run create), and does nothing else: no
+watches, no registry, no book, no checks, no metrics. What it costs a creating client is
+what a Kopf admission webhook writing that answer costs on this machine, so the
 registry-sync webhook is compared with it rather than with an absolute figure.
 
 Everything around the handler matches the registry-sync operator: Kopf embedded with an own
@@ -13,14 +15,18 @@ differ), Kopf's managed mode off, INFO logging in the same format.
 
 Run (admin credentials in KUBECONFIG; `bench/admission_latency.py` starts it):
 
-    .venv/bin/python bench/bare_webhook_operator.py --namespace NS --port 9444
+    .venv/bin/python bench/bare_webhook_operator.py --namespace NS --port 9444 --writes FILE
+
+FILE: `{"params": {name: value, ...}, "annotations": {key: value, ...}}`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,8 +44,6 @@ from registry_sync.webhook.configuration import (
     url_client_config,
 )
 
-APPENDED_PARAM: Final = "bare_webhook"
-APPENDED_VALUE: Final = "appended"
 READY_LINE: Final = "Activity 'serve-webhook' succeeded"
 
 log = logging.getLogger("bench.bare_webhook")
@@ -53,11 +57,13 @@ def bare_configuration(namespace: str, base_url: str, ca_pem: bytes) -> dict[str
     """registry-sync's configuration for `namespace`, renamed so that both can coexist."""
     body = build_configuration(namespace, url_client_config(base_url, ca_pem))
     body["metadata"] = {"name": configuration_name(namespace)}
-    body["webhooks"][0]["name"] = "append-param.bench.registry-sync.io"
+    body["webhooks"][0]["name"] = "same-writes.bench.registry-sync.io"
     return body
 
 
-def build_registry(namespace: str, host: str, port: int) -> kopf.OperatorRegistry:
+def build_registry(
+    namespace: str, host: str, port: int, writes: Mapping[str, Mapping[str, str]]
+) -> kopf.OperatorRegistry:
     """The login, start-up and admission handlers of the bare webhook operator."""
     registry = kopf.OperatorRegistry()
     kopf.on.login(id="login", registry=registry)(kopf.login_via_client)
@@ -86,11 +92,24 @@ def build_registry(namespace: str, host: str, port: int) -> kopf.OperatorRegistr
         side_effects=False,
         registry=registry,
     )
-    async def append_param(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        params = body.get("spec", {}).get("params") or []
-        # New dicts and lists: Kopf drops in-place edits of `body` from the patch.
-        appended = {"name": APPENDED_PARAM, "value": APPENDED_VALUE}
-        patch.spec["params"] = [dict(param) for param in params] + [appended]
+    async def write_answer(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        # The shape of registry-sync's answer: the whole params list, values replaced by
+        # name and missing ones appended; the annotations set one by one. New dicts and
+        # lists: Kopf drops in-place edits of `body` from the patch.
+        values = writes["params"]
+        params = [
+            {**param, "value": values[param["name"]]}
+            if param.get("name") in values
+            else dict(param)
+            for param in body.get("spec", {}).get("params") or []
+        ]
+        present = {param.get("name") for param in params}
+        params += [
+            {"name": name, "value": value} for name, value in values.items() if name not in present
+        ]
+        patch.spec["params"] = params
+        for key, value in writes["annotations"].items():
+            patch.metadata.annotations[key] = value
 
     return registry
 
@@ -99,9 +118,16 @@ def build_registry(namespace: str, host: str, port: int) -> kopf.OperatorRegistr
 @click.option("--namespace", required=True, help="The namespace whose opted-in runs it mutates.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Webhook listen address.")
 @click.option("--port", required=True, type=click.IntRange(1, 65535), help="Webhook port.")
-def main(namespace: str, host: str, port: int) -> None:
+@click.option(
+    "--writes",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON: the params and annotations to set.",
+)
+def main(namespace: str, host: str, port: int, writes: Path) -> None:
     """Serve the bare webhook for NAMESPACE until SIGINT/SIGTERM."""
-    run_kopf(build_registry(namespace, host, port), namespace)
+    answer = json.loads(writes.read_text())
+    run_kopf(build_registry(namespace, host, port, answer), namespace)
 
 
 if __name__ == "__main__":
