@@ -1,16 +1,18 @@
 """What the operator process holds once started: RSS after start-up, this tree against another.
 
 Starts a local control plane and the registry stand-in (empty: the figure is the process's
-own weight, not its data), then, for each source tree and mode (`--webhook off`, and `url`,
-which also makes a serving certificate), runs `registry-sync run` `--runs` times with that
-tree's `operator/` first on PYTHONPATH, waits for start-up to finish plus `--settle` seconds,
-and reads VmRSS and VmHWM (peak) from /proc. The median of the runs is reported. The same is
-done for each tree's bare baseline operator (`bench/bare_operator.py`, an empty answer
-table): the benchmarks' ratios to the bare operator depend on it staying bare.
+own weight, not its data; with `--versions N`, N registered versions, so that the
+difference to an empty registry is what the registry's answers hold), then, for each
+source tree and mode (`--webhook off`, and `url`, which also makes a serving certificate),
+runs `registry-sync run` `--runs` times with that tree's `operator/` first on PYTHONPATH,
+waits for start-up to finish plus `--settle` seconds, and reads VmRSS and VmHWM (peak) from
+/proc. The median of the runs is reported. The same is done for each tree's bare baseline
+operator (`bench/bare_operator.py`, an empty answer table): the benchmarks' ratios to the
+bare operator depend on it staying bare.
 
 Run from the repository root (about 2 minutes):
 
-    .venv/bin/python bench/startup_memory.py --baseline-source DIR [--runs 5]
+    .venv/bin/python bench/startup_memory.py --baseline-source DIR [--runs 5] [--versions N]
 
 DIR is a checkout of an older commit (e.g. `git worktree add /tmp/before <commit>`). It
 writes bench/results/startup-memory.md and the raw figures beside it (.json).
@@ -35,6 +37,7 @@ from common import (  # noqa: E402
     REPOSITORY,
     BareProcess,
     BenchError,
+    bench_uri,
     command_line,
     load_average,
     load_line,
@@ -43,6 +46,7 @@ from common import (  # noqa: E402
     machine_facts,
     machine_line,
     read_memory,
+    seed_registry_file,
     utc_now,
 )
 
@@ -125,15 +129,28 @@ def summary(source: Path, samples: list[tuple[float, float]]) -> dict[str, Any]:
 @click.option("--runs", default=5, show_default=True)
 @click.option("--settle", "settle_s", default=3.0, show_default=True, help="Seconds after start.")
 @click.option(
+    "--versions",
+    default=0,
+    show_default=True,
+    help="Versions registered in the stand-in (one OCI artifact each), as the scale benchmark's.",
+)
+@click.option(
     "--output", type=click.Path(path_type=Path), default=BENCH / "results" / "startup-memory.md"
 )
-def main(baseline_source: Path | None, runs: int, settle_s: float, output: Path) -> None:
+def main(
+    baseline_source: Path | None, runs: int, settle_s: float, versions: int, output: Path
+) -> None:
     sources = {"this tree": REPOSITORY}
     if baseline_source is not None:
         sources = {"baseline": baseline_source.resolve(), **sources}
     load_at_start = load_average()
     figures: dict[str, dict[str, Any]] = {}
-    with local_cluster() as cluster, start_dev_registry() as registry:
+    workdir = Path(tempfile.mkdtemp(prefix="registry-sync-startup-memory-"))
+    data_file = None
+    if versions:
+        data_file = workdir / "registry.json"
+        seed_registry_file(data_file, [bench_uri(n) for n in range(versions)])
+    with local_cluster() as cluster, start_dev_registry(data_file=data_file) as registry:
         for label, source in sources.items():
             for mode_name, mode in MODES.items():
                 samples = [
@@ -149,6 +166,11 @@ def main(baseline_source: Path | None, runs: int, settle_s: float, output: Path)
         f"{', '.join(map(str, f['rss_mib']))} |"
         for name, f in figures.items()
     )
+    registry_line = (
+        f"a registry stand-in holding {versions} versions (one OCI artifact each)"
+        if versions
+        else "an empty registry stand-in"
+    )
     sources_line = "; ".join(f"{label}: `{path}`" for label, path in sources.items())
     output.write_text(
         f"""# Operator memory after start-up
@@ -158,7 +180,7 @@ Command (from the repository root): `{command_line("startup_memory.py")}`
 Run: {utc_now()}. Machine: {machine_line(facts)}. Load average (1 / 5 / 15 min) at start:
 {load_line(load_at_start)}.
 
-Each operator: `registry-sync run` against an empty registry stand-in and a namespace with
+Each operator: `registry-sync run` against {registry_line} and a namespace with
 no objects, INFO logging, {settle_s:g} s after start-up finished; median of {runs} runs.
 Sources: {sources_line}.
 
@@ -168,7 +190,15 @@ Sources: {sources_line}.
 """
     )
     output.with_suffix(".json").write_text(
-        json.dumps({"machine": facts, "load_at_start": load_at_start, "figures": figures}, indent=2)
+        json.dumps(
+            {
+                "machine": facts,
+                "load_at_start": load_at_start,
+                "versions": versions,
+                "figures": figures,
+            },
+            indent=2,
+        )
         + "\n"
     )
     click.echo(output.read_text())
