@@ -776,7 +776,8 @@ def report(
     return "\n".join(lines)
 
 
-def plot(results: Sequence[RunResult], path: Path) -> None:
+def plot(results: Sequence[RunResult], path: Path) -> bool:
+    """Draw the plot; False when matplotlib is missing (said on stderr)."""
     try:
         import matplotlib
     except ImportError:
@@ -787,7 +788,7 @@ def plot(results: Sequence[RunResult], path: Path) -> None:
             "redraw later with --replot",
             err=True,
         )
-        return
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -811,6 +812,7 @@ def plot(results: Sequence[RunResult], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+    return True
 
 
 @click.command()
@@ -893,8 +895,11 @@ def main(
         )
     )
     (output_dir / "scale.md").write_text(report(results, plan, facts, meta))
-    plot(results, output_dir / "scale.png")
-    click.echo(f"wrote {output_dir / 'scale.md'}, scale.json, scale.png; logs in {workdir}")
+    drawn = plot(results, output_dir / "scale.png")
+    click.echo(
+        f"wrote {output_dir / 'scale.md'}, scale.json{', scale.png' if drawn else ''}; "
+        f"logs in {workdir}"
+    )
 
 
 if __name__ == "__main__":
