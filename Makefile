@@ -96,7 +96,8 @@ bench: venv control-plane oci-registry $(VENV)/.bench-installed
 	$(PY) bench/webhook_abuse.py $(ABUSE_ARGS) && \
 	$(PY) bench/startup_memory.py $(STARTUP_ARGS) && \
 	$(PY) bench/digest_lookups.py $(DIGEST_ARGS) && \
-	$(PY) bench/results_parsing.py $(RESULTS_PARSING_ARGS)
+	$(PY) bench/results_parsing.py $(RESULTS_PARSING_ARGS) && \
+	$(PY) bench/review_cost.py
 
 # The image's hash-pinned requirements (the Dockerfile installs them with --require-hashes),
 # regenerated from pyproject.toml and constraints.txt; a unit test fails when they drift.
