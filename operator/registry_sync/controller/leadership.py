@@ -232,8 +232,14 @@ class Leadership(WriteGate):
         self._released = True
         for changed in self._on_change:
             changed(False)
-        if not was_leading:
-            return
+        try:
+            if was_leading:
+                await self._hand_over()
+        finally:
+            # No Lease call follows a release: its thread ends with the last one.
+            self._calls.shutdown(wait=False)
+
+    async def _hand_over(self) -> None:
         deadline = self._monotonic() + RELEASE_DRAIN_S
         # The count is kept by the writing threads: looked at, not awaited.
         while self._in_flight and self._monotonic() < deadline:  # noqa: ASYNC110

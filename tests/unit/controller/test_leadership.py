@@ -182,6 +182,20 @@ async def test_a_release_hands_the_lease_to_the_follower_on_its_next_look(world:
     assert (b.may_write(), leases.holder) == (True, "b")
 
 
+async def test_the_lease_thread_ends_with_the_release_leader_or_not(world: Any) -> None:
+    leases, clock = world
+    a, b = replica("a", leases, clock), replica("b", leases, clock)
+    await a.step()
+    await b.step()
+    lease_threads = {t for t in threading.enumerate() if t.name.startswith("lease")}
+    assert lease_threads, "no Lease thread ran: the check proves nothing"
+    await a.release()
+    await b.release()
+    for thread in lease_threads:
+        thread.join(5)
+    assert not any(thread.is_alive() for thread in lease_threads)
+
+
 async def test_a_release_waits_for_the_writes_in_flight(world: Any) -> None:
     leases, clock = world
     a = replica("a", leases, clock)
