@@ -63,8 +63,10 @@ from common import (
     log_tail,
     machine_facts,
     quantile,
+    start_logged,
     stop_process_group,
     utc_now,
+    wait_until_mutating,
 )
 from kubernetes.client.exceptions import ApiException
 from kyverno_webhook import copy_binding, kyverno_webhook
@@ -220,12 +222,19 @@ def bare_webhook_operator(
         "--writes",
         str(writes),
     ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=cluster.env(), start_new_session=True
-        )
+    process = start_logged(command, cluster.env(), log_path)
     try:
-        _wait_for_bare_webhook(cluster, group, process, log_path, timeout)
+        wait_until_mutating(
+            cluster,
+            group.namespace,
+            group.run_body,
+            group.check,
+            process,
+            log_path,
+            who="the bare webhook operator",
+            timeout=timeout,
+            started=lambda: READY_LINE in log_tail(log_path, 100_000),
+        )
         yield process
     finally:
         stop_process_group(process)
@@ -233,41 +242,6 @@ def bare_webhook_operator(
             cluster.admission.delete_mutating_webhook_configuration(
                 configuration_name(group.namespace)
             )
-
-
-def _wait_for_bare_webhook(
-    cluster: Cluster,
-    group: Group,
-    process: subprocess.Popen[bytes],
-    log_path: Path,
-    timeout: float,
-) -> None:
-    """Until a dry-run create of an opted-in run comes back with the writes made."""
-    deadline = time.monotonic() + timeout
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(
-                f"the bare webhook operator exited with {process.returncode}:\n"
-                + log_tail(log_path)
-            )
-        if READY_LINE in log_tail(log_path, 100_000):
-            try:
-                stored = PIPELINE_RUNS.create(
-                    cluster.api_client, group.namespace, group.run_body(), dry_run=True
-                )
-            except ApiException as error:  # refused while the server or discovery comes up
-                last = str(error)[:300]
-            else:
-                problem = group.check(stored)
-                if problem is None:
-                    return
-                last = problem
-        time.sleep(0.2)
-    raise BenchError(
-        f"the bare webhook in {group.namespace} never answered within {timeout:g} s "
-        f"(last: {last}); its log:\n{log_tail(log_path)}"
-    )
 
 
 # -- load ----------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from registry_sync.devregistry.store import RegistryStore  # noqa: E402
 from registry_sync.domain import metadata  # noqa: E402
 from support.bindings import binding_ready  # noqa: E402
 from support.cluster import Cluster  # noqa: E402
-from support.cluster_objects import INFERENCE_SERVICES  # noqa: E402
+from support.cluster_objects import INFERENCE_SERVICES, PIPELINE_RUNS  # noqa: E402
 from support.operator import READY_LINE, RunningOperator, free_port  # noqa: E402
 from support.private_cluster import private_cluster, why_no_control_plane  # noqa: E402
 
@@ -471,14 +471,7 @@ class BareProcess:
         environment = self.cluster.env()
         if self.source is not None:
             environment["PYTHONPATH"] = str(self.source / "operator")
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=environment,
-                start_new_session=True,
-            )
+        self.process = start_logged(command, environment, self.log_path)
         return self.process.pid
 
     def stop(self) -> None:
@@ -527,6 +520,60 @@ async def sample_memory(pid: int, into: MemorySamples, every_s: float = 0.25) ->
             into.samples.append((time.monotonic(), found[0]))
             into.peak_mib = max(into.peak_mib, found[1])
         await asyncio.sleep(every_s)
+
+
+def start_logged(
+    command: Sequence[str], env: Mapping[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """`command` started in a session of its own (`stop_process_group` stops it and its
+    children), its output appended to `log_path`."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            start_new_session=True,
+        )
+
+
+def wait_until_mutating(
+    cluster: Cluster,
+    namespace: str,
+    run_body: Callable[[], Mapping[str, Any]],
+    check: Callable[[Mapping[str, Any]], str | None],
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    *,
+    who: str,
+    timeout: float,
+    started: Callable[[], bool] = lambda: True,
+    poll_s: float = 0.2,
+) -> None:
+    """Until a dry-run create of `run_body()` in `namespace` comes back as `check` wants it
+    (None: no problem), once `started()`; BenchError when `process` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"{who} exited with {process.returncode}:\n" + log_tail(log_path))
+        if started():
+            try:
+                stored = PIPELINE_RUNS.create(
+                    cluster.api_client, namespace, dict(run_body()), dry_run=True
+                )
+            except ApiException as error:  # its webhook not registered or not answering yet
+                last = str(error.body or error)[:300]
+            else:
+                problem = check(stored)
+                if problem is None:
+                    return
+                last = problem
+        time.sleep(poll_s)
+    raise BenchError(
+        f"{who} never mutated a run in {namespace} within {timeout:g} s (last: {last}); "
+        f"its log:\n{log_tail(log_path)}"
+    )
 
 
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

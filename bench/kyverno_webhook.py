@@ -17,17 +17,14 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from common import BENCH, BenchError, log_tail, stop_process_group
-from kubernetes.client.exceptions import ApiException
+from common import BENCH, BenchError, start_logged, stop_process_group, wait_until_mutating
 
 from registry_sync.domain.metadata import MODEL_BINDINGS, TARGET_LABEL
 from support.cluster import Cluster
-from support.cluster_objects import PIPELINE_RUNS
 from support.operator import free_port
 
 BUILD: Final = BENCH / "kyverno" / "build.sh"
@@ -190,51 +187,22 @@ def kyverno_webhook(
         "--admissionReports=false",
         "--controllerRuntimeMetricsAddress=0",
     ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=cluster.env() | ENVIRONMENT,
-            start_new_session=True,
-        )
+    process = start_logged(command, cluster.env() | ENVIRONMENT, log_path)
     try:
         cluster.kubectl("apply", "-f", "-", stdin=json.dumps(policy(namespace, param_names)))
-        _wait_until_mutating(cluster, namespace, run_body, check, process, log_path, timeout)
+        wait_until_mutating(
+            cluster,
+            namespace,
+            run_body,
+            check,
+            process,
+            log_path,
+            who="Kyverno",
+            timeout=timeout,
+            poll_s=1.0,
+        )
         yield process
     finally:
         stop_process_group(process)
         for kind in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
             cluster.kubectl("delete", kind, "-l", MANAGED_BY, check=False)
-
-
-def _wait_until_mutating(
-    cluster: Cluster,
-    namespace: str,
-    run_body: Callable[[], Mapping[str, Any]],
-    check: Callable[[Mapping[str, Any]], str | None],
-    process: subprocess.Popen[bytes],
-    log_path: Path,
-    timeout: float,
-) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"Kyverno exited with {process.returncode}:\n" + log_tail(log_path))
-        try:
-            stored = PIPELINE_RUNS.create(
-                cluster.api_client, namespace, dict(run_body()), dry_run=True
-            )
-        except ApiException as error:  # its webhook not registered or not answering yet
-            last = str(error.body or error)[:300]
-        else:
-            problem = check(stored)
-            if problem is None:
-                return
-            last = problem
-        time.sleep(1.0)
-    raise BenchError(
-        f"Kyverno never mutated a run in {namespace} within {timeout:g} s (last: {last}); "
-        f"its log:\n{log_tail(log_path)}"
-    )

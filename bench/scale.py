@@ -82,6 +82,7 @@ from common import (
     sample_memory,
     seed_registry_file,
     stale_labels,
+    start_logged,
     stop_process_group,
     utc_now,
     wait_for_line,
@@ -378,14 +379,7 @@ class FloorProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> int:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.cluster.env(),
-                start_new_session=True,
-            )
+        self.process = start_logged(self.command, self.cluster.env(), self.log_path)
         return self.process.pid
 
     def stop(self) -> None:
