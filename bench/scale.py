@@ -645,8 +645,13 @@ def _line(result: RunResult) -> str:
     return (
         f"N={result.size} {result.configuration:<27} converged {result.converged_s:6.1f} s "
         f"(start-up {result.ready_line_s:5.1f} s), CPU {result.cpu_s:5.1f} s "
-        f"({result.start_up_cpu_s:.1f} s in start-up; registry stand-in meanwhile "
-        f"{result.registry_start_up_cpu_s:.1f} s), "
+        f"({result.start_up_cpu_s:.1f} s in start-up"
+        + (
+            f"; registry stand-in meanwhile {result.registry_start_up_cpu_s:.1f} s"
+            if result.registry_start_up_cpu_s
+            else ""
+        )
+        + "), "
         f"peak {result.peak_rss_mib:5.0f} MiB, steady {result.steady_rss_mib:5.0f} MiB, "
         f"Events {result.events_posted} ({result.events_at_converged} by convergence)"
         + ("; " + "; ".join(result.notes) if result.notes else "")
