@@ -124,6 +124,10 @@ class EventQueue:
             try:
                 await self._give_way(pending)
                 await self._post(pending)
+            except Exception:
+                # Whatever it was, the next Event still goes out: a dead poster would fill
+                # the queue and then hold every reconcile waiting for room.
+                log.exception("posting an Event failed")
             finally:
                 self._queue.task_done()
 

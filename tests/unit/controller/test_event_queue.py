@@ -113,6 +113,31 @@ async def test_a_refused_event_is_logged_and_the_next_one_still_posted(
     assert "could not post Event Refused on InferenceService team/a" in caplog.text
 
 
+async def test_an_unexpected_failure_does_not_stop_the_poster(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kube = Kube()
+    real_post = kube.post_event
+
+    def post_event(subject: Any, type_: str, reason: str, message: str, at_ms: Any = None) -> None:
+        if reason == "Broken":
+            raise TypeError("a bug")
+        real_post(subject, type_, reason, message, at_ms)
+
+    kube.post_event = post_event  # type: ignore[method-assign]
+    queue = EventQueue(kube)  # type: ignore[arg-type]
+    worker = asyncio.create_task(queue.run_forever())
+    try:
+        with caplog.at_level(logging.ERROR):
+            await queue.post(INFERENCE_SERVICES, metadata("a"), ("Normal", "Broken", "x"))
+            await queue.post(INFERENCE_SERVICES, metadata("b"), ("Normal", "Resolved", "x"))
+            await settle(queue)
+    finally:
+        worker.cancel()
+    assert [name for name, _, _ in kube.posted] == ["b"]
+    assert "posting an Event failed" in caplog.text
+
+
 async def test_events_dequeued_after_the_replica_stopped_writing_are_skipped() -> None:
     kube = Kube()
     queue = EventQueue(kube)  # type: ignore[arg-type]
