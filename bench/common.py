@@ -440,37 +440,22 @@ class RegistrySyncProcess:
         return None if process is None else process.poll()
 
 
-class BareProcess:
-    """`bench/bare_operator.py` for one namespace and answer table; with `source`, another
-    checkout's bare operator, run on that checkout's package."""
+class LoggedProcess:
+    """A process under measurement: started in a session of its own (`start_logged`), its
+    output appended to `log_path`, stopped with its children. A subclass names its command
+    and environment (`launch`) and the log line that says it has started (`ready_line`)."""
 
-    def __init__(
-        self,
-        cluster: Cluster,
-        namespace: str,
-        table: Path,
-        log_path: Path,
-        source: Path | None = None,
-    ) -> None:
-        self.cluster = cluster
-        self.namespace = namespace
-        self.table = table
+    ready_line: str
+
+    def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
-        self.source = source
-        self.ready_line = BARE_READY_LINE
         self.process: subprocess.Popen[bytes] | None = None
 
+    def launch(self) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
     def start(self) -> int:
-        script = (self.source / "bench" if self.source else BENCH) / "bare_operator.py"
-        command = [
-            sys.executable, str(script),
-            "--namespace", self.namespace,
-            "--table", str(self.table),
-            "--registry-name", REGISTRY_NAME,
-        ]  # fmt: skip
-        environment = self.cluster.env()
-        if self.source is not None:
-            environment["PYTHONPATH"] = str(self.source / "operator")
+        command, environment = self.launch()
         self.process = start_logged(command, environment, self.log_path)
         return self.process.pid
 
@@ -482,6 +467,40 @@ class BareProcess:
     @property
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.poll()
+
+
+class BareProcess(LoggedProcess):
+    """`bench/bare_operator.py` for one namespace and answer table; with `source`, another
+    checkout's bare operator, run on that checkout's package."""
+
+    ready_line = BARE_READY_LINE
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        namespace: str,
+        table: Path,
+        log_path: Path,
+        source: Path | None = None,
+    ) -> None:
+        super().__init__(log_path)
+        self.cluster = cluster
+        self.namespace = namespace
+        self.table = table
+        self.source = source
+
+    def launch(self) -> tuple[list[str], dict[str, str]]:
+        script = (self.source / "bench" if self.source else BENCH) / "bare_operator.py"
+        command = [
+            sys.executable, str(script),
+            "--namespace", self.namespace,
+            "--table", str(self.table),
+            "--registry-name", REGISTRY_NAME,
+        ]  # fmt: skip
+        environment = self.cluster.env()
+        if self.source is not None:
+            environment["PYTHONPATH"] = str(self.source / "operator")
+        return command, environment
 
 
 @dataclass

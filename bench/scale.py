@@ -63,6 +63,7 @@ from common import (
     BareProcess,
     BenchError,
     ConvergenceTracker,
+    LoggedProcess,
     MemorySamples,
     RegistrySyncProcess,
     api_session,
@@ -82,8 +83,6 @@ from common import (
     sample_memory,
     seed_registry_file,
     stale_labels,
-    start_logged,
-    stop_process_group,
     utc_now,
     wait_for_line,
     write_table,
@@ -364,34 +363,28 @@ def build_floor() -> Path:
     return Path(built.stdout.strip().splitlines()[-1]) / "write-floor"
 
 
-class FloorProcess:
+class FloorProcess(LoggedProcess):
     """`write-floor` with a plan and a number of workers; it exits once it has written."""
+
+    ready_line = FLOOR_READY_LINE
 
     def __init__(
         self, cluster: Cluster, namespace: str, binary: Path, plan: Path, workers: int, log: Path
     ) -> None:
+        super().__init__(log)
         self.cluster = cluster
         self.command = [
             str(binary), "--namespace", namespace, "--plan", str(plan),
             "--workers", str(workers),
         ]  # fmt: skip
-        self.log_path = log
-        self.ready_line = FLOOR_READY_LINE
-        self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> int:
-        self.process = start_logged(self.command, self.cluster.env(), self.log_path)
-        return self.process.pid
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None:
-            stop_process_group(process)
+    def launch(self) -> tuple[list[str], dict[str, str]]:
+        return self.command, self.cluster.env()
 
     @property
     def returncode(self) -> int | None:
         # Exiting is what it does: only a failed exit ends the wait for its line early.
-        code = None if self.process is None else self.process.poll()
+        code = super().returncode
         return code if code else None
 
 
